@@ -96,3 +96,14 @@ func (s *ecdhState) Shared(peer []byte) ([]byte, error) {
 // Zero drops the private key. crypto/ecdh offers no way to wipe its copy;
 // it becomes garbage at once.
 func (s *ecdhState) Zero() { s.priv = nil }
+
+// ecdhFromPrivate builds a state from a fixed private key (big-endian scalar
+// for NIST curves, RFC 7748 octets for X25519); for known-answer tests.
+func ecdhFromPrivate(m *KEMethod, priv []byte) (*ecdhState, error) {
+	g := m.impl.(*ecdhGroup)
+	k, err := g.curve.NewPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return &ecdhState{m: m, grp: g, priv: k}, nil
+}
