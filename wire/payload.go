@@ -128,7 +128,7 @@ func parseBody(t PayloadType, critical bool, body []byte) (Payload, error) {
 	case PayloadEAP:
 		p, err = ParseEAP(body)
 	default:
-		return &RawPayload{PType: t, Critical: critical, Body: body}, nil
+		return &RawPayload{PType: t, Critical: critical, Body: orNil(body)}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -234,3 +234,12 @@ func FindNotify(ps []Payload, t NotifyType) *Notify {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// orNil returns nil for an empty slice, so that parsed payloads hold nil
+// rather than empty slices (and compare equal to built ones).
+func orNil(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

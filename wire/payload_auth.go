@@ -19,5 +19,5 @@ func ParseAuth(b []byte) (*Auth, error) {
 	if len(b) < 4 {
 		return nil, errTruncated("AUTH payload", 4, len(b))
 	}
-	return &Auth{Method: AuthMethod(b[0]), Data: b[4:]}, nil
+	return &Auth{Method: AuthMethod(b[0]), Data: orNil(b[4:])}, nil
 }

@@ -17,7 +17,7 @@ func ParseCert(b []byte) (*Cert, error) {
 	if len(b) < 1 {
 		return nil, errTruncated("CERT payload", 1, 0)
 	}
-	return &Cert{Encoding: CertEncoding(b[0]), Data: b[1:]}, nil
+	return &Cert{Encoding: CertEncoding(b[0]), Data: orNil(b[1:])}, nil
 }
 
 // CertReq is the Certificate Request payload (RFC 7296 §3.7). For X.509
@@ -55,5 +55,5 @@ func ParseCertReq(b []byte) (*CertReq, error) {
 	if len(b) < 1 {
 		return nil, errTruncated("CERTREQ payload", 1, 0)
 	}
-	return &CertReq{Encoding: CertEncoding(b[0]), Data: b[1:]}, nil
+	return &CertReq{Encoding: CertEncoding(b[0]), Data: orNil(b[1:])}, nil
 }

@@ -52,7 +52,7 @@ func ParseCP(b []byte) (*CP, error) {
 		if 4+alen > len(b) {
 			return nil, errTruncated("CP attribute "+typ.String(), alen, len(b)-4)
 		}
-		c.Attrs = append(c.Attrs, CPAttr{Type: typ, Value: b[4 : 4+alen]})
+		c.Attrs = append(c.Attrs, CPAttr{Type: typ, Value: orNil(b[4 : 4+alen])})
 		b = b[4+alen:]
 	}
 	return c, nil

@@ -29,5 +29,5 @@ func ParseID(responder bool, b []byte) (*ID, error) {
 	if len(b) < 4 {
 		return nil, errTruncated("ID payload", 4, len(b))
 	}
-	return &ID{Responder: responder, IDType: IDType(b[0]), Data: b[4:]}, nil
+	return &ID{Responder: responder, IDType: IDType(b[0]), Data: orNil(b[4:])}, nil
 }

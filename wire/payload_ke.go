@@ -24,5 +24,5 @@ func ParseKE(b []byte) (*KE, error) {
 	if len(b) < 4 {
 		return nil, errTruncated("KE payload", 4, len(b))
 	}
-	return &KE{Group: KEID(binary.BigEndian.Uint16(b)), Data: b[4:]}, nil
+	return &KE{Group: KEID(binary.BigEndian.Uint16(b)), Data: orNil(b[4:])}, nil
 }

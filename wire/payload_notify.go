@@ -42,6 +42,6 @@ func ParseNotify(b []byte) (*Notify, error) {
 	if spiSize > 0 {
 		n.SPI = b[4 : 4+spiSize]
 	}
-	n.Data = b[4+spiSize:]
+	n.Data = orNil(b[4+spiSize:])
 	return n, nil
 }

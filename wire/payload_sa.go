@@ -222,7 +222,7 @@ func parseTransform(b []byte) (ProposalTransform, error) {
 		if 4+alen > len(b) {
 			return t, errTruncated("transform attribute value", alen, len(b)-4)
 		}
-		t.Attrs = append(t.Attrs, TransformAttr{Type: typ, Value: b[4 : 4+alen]})
+		t.Attrs = append(t.Attrs, TransformAttr{Type: typ, Value: orNil(b[4 : 4+alen])})
 		b = b[4+alen:]
 	}
 	return t, nil

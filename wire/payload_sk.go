@@ -19,5 +19,5 @@ func (e *Encrypted) BodyLen() int               { return len(e.Body) }
 func (e *Encrypted) AppendBody(b []byte) []byte { return append(b, e.Body...) }
 
 func parseEncrypted(next PayloadType, body []byte, bodyOff int) (*Encrypted, error) {
-	return &Encrypted{NextPayload: next, Body: body, bodyOff: bodyOff}, nil
+	return &Encrypted{NextPayload: next, Body: orNil(body), bodyOff: bodyOff}, nil
 }

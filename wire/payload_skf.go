@@ -37,7 +37,7 @@ func parseFragment(next PayloadType, body []byte, bodyOff int) (*Fragment, error
 		NextPayload: next,
 		Number:      binary.BigEndian.Uint16(body[0:2]),
 		Total:       binary.BigEndian.Uint16(body[2:4]),
-		Body:        body[fragmentHeaderLen:],
+		Body:        orNil(body[fragmentHeaderLen:]),
 		bodyOff:     bodyOff + fragmentHeaderLen,
 	}
 	if f.Number == 0 || f.Total == 0 || f.Number > f.Total {

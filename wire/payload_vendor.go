@@ -10,4 +10,4 @@ func (v *VendorID) BodyLen() int               { return len(v.Data) }
 func (v *VendorID) AppendBody(b []byte) []byte { return append(b, v.Data...) }
 
 // ParseVendorID parses a Vendor ID payload body (any length).
-func ParseVendorID(b []byte) (*VendorID, error) { return &VendorID{Data: b}, nil }
+func ParseVendorID(b []byte) (*VendorID, error) { return &VendorID{Data: orNil(b)}, nil }
