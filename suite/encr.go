@@ -60,6 +60,9 @@ func (e *Encr) newAEAD(key []byte) (cipher.AEAD, error) {
 		if err != nil {
 			return nil, err
 		}
+		if e.ICVLen < 12 {
+			return newGCMShortTag(b, e.ICVLen)
+		}
 		return cipher.NewGCMWithTagSize(b, e.ICVLen)
 	case modeCCM:
 		b, err := aes.NewCipher(key)
