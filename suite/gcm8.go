@@ -29,8 +29,12 @@ func (g *gcmShortTag) NonceSize() int { return 12 }
 func (g *gcmShortTag) Overhead() int  { return g.tagLen }
 
 func (g *gcmShortTag) Seal(dst, nonce, plaintext, aad []byte) []byte {
-	ret := g.full.Seal(dst, nonce, plaintext, aad)
-	return ret[:len(ret)-16+g.tagLen]
+	// Seal into a scratch buffer: the full tag would overrun a dst sized
+	// for the short one.
+	sealed := g.full.Seal(nil, nonce, plaintext, aad)
+	ret, out := sliceForAppend(dst, len(plaintext)+g.tagLen)
+	copy(out, sealed)
+	return ret
 }
 
 var errGCMOpen = errors.New("suite: GCM message authentication failed")
