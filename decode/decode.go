@@ -68,36 +68,20 @@ type FragmentInfo struct {
 // payloads. A Decoder keeps fragment state between datagrams.
 type Decoder struct {
 	keys  map[[2]uint64]keylog.IKESA
-	frags map[fragKey]*fragState
+	frags map[[2]uint64]*wire.Reassembler // by SPIi, SPIr
 }
 
-type fragKey struct {
-	spiI, spiR uint64
-	msgID      uint32
-	fromInit   bool
-}
-
-type fragState struct {
-	first PayloadTypeOrZero
-	total uint16
-	parts map[uint16][]byte
-	size  int
-}
-
-// PayloadTypeOrZero is the Next Payload of fragment 1 (0 until it arrives).
-type PayloadTypeOrZero = wire.PayloadType
-
-// Bounds on reassembly (RFC 7383 §2.6 leaves them to the implementation).
+// Bounds on reassembly per IKE SA (RFC 7383 §2.6 leaves them to the
+// implementation).
 const (
-	maxFragments    = 64
-	maxReassembled  = 64 << 10
-	maxOpenMessages = 256
+	maxFragments   = 64
+	maxReassembled = 64 << 10
 )
 
 // NewDecoder returns a decoder that decrypts with the given IKE SAs (nil for
 // none).
 func NewDecoder(keys []keylog.IKESA) *Decoder {
-	d := &Decoder{keys: map[[2]uint64]keylog.IKESA{}, frags: map[fragKey]*fragState{}}
+	d := &Decoder{keys: map[[2]uint64]keylog.IKESA{}, frags: map[[2]uint64]*wire.Reassembler{}}
 	for _, k := range keys {
 		d.keys[[2]uint64{k.SPIi, k.SPIr}] = k
 	}
@@ -186,7 +170,7 @@ func (d *Decoder) decodeIKE(rec *Record, b []byte) {
 		return
 	}
 	rec.Decrypted = true
-	inner, done, err := d.addFragment(fragKey{h.SPIi, h.SPIr, h.MessageID, h.Flags.Initiator()}, skf, plain)
+	inner, done, err := d.addFragment(m, plain)
 	if err != nil {
 		rec.Error = err.Error()
 		return
@@ -220,42 +204,18 @@ func protector(k keylog.IKESA, fromInitiator bool) (*suite.SKProtector, error) {
 	return suite.NewSKProtector(encr, integ, ek, ik, ek, ik)
 }
 
-// addFragment stores one decrypted fragment; when all have arrived it parses
-// the reassembled inner payloads (RFC 7383 §2.6).
-func (d *Decoder) addFragment(key fragKey, f *wire.Fragment, plain []byte) ([]wire.Payload, bool, error) {
-	if f.Total == 0 || f.Number == 0 || f.Number > f.Total || f.Total > maxFragments {
-		return nil, false, fmt.Errorf("decode: fragment %d of %d out of bounds", f.Number, f.Total)
+// addFragment feeds one decrypted fragment to its IKE SA's reassembler
+// (RFC 7383 §2.6) and returns the inner payloads once the message is whole.
+func (d *Decoder) addFragment(m *wire.Message, plain []byte) ([]wire.Payload, bool, error) {
+	key := [2]uint64{m.Header.SPIi, m.Header.SPIr}
+	r := d.frags[key]
+	if r == nil {
+		r = wire.NewReassembler(maxFragments, maxReassembled)
+		d.frags[key] = r
 	}
-	st := d.frags[key]
-	if st == nil {
-		if len(d.frags) >= maxOpenMessages {
-			return nil, false, fmt.Errorf("decode: more than %d fragmented messages open", maxOpenMessages)
-		}
-		st = &fragState{total: f.Total, parts: map[uint16][]byte{}}
-		d.frags[key] = st
+	whole, err := r.Add(m, plain)
+	if err != nil || whole == nil {
+		return nil, false, err
 	}
-	if f.Total != st.total {
-		return nil, false, fmt.Errorf("decode: fragment says %d in total, earlier ones %d", f.Total, st.total)
-	}
-	if _, dup := st.parts[f.Number]; dup {
-		return nil, false, nil
-	}
-	if st.size+len(plain) > maxReassembled {
-		delete(d.frags, key)
-		return nil, false, fmt.Errorf("decode: reassembled message exceeds %d octets", maxReassembled)
-	}
-	if f.Number == 1 {
-		st.first = f.NextPayload
-	}
-	st.parts[f.Number], st.size = plain, st.size+len(plain)
-	if len(st.parts) < int(st.total) {
-		return nil, false, nil
-	}
-	delete(d.frags, key)
-	all := make([]byte, 0, st.size)
-	for i := uint16(1); i <= st.total; i++ {
-		all = append(all, st.parts[i]...)
-	}
-	inner, err := wire.ParsePayloads(st.first, all)
-	return inner, err == nil, err
+	return whole.Inner, true, nil
 }
