@@ -40,9 +40,3 @@ var payloadNames = map[PayloadType]string{
 // String returns the RFC 7296 notation (SA, KE, IDi, No, N, SK, ...), or
 // PAYLOAD(n) for unassigned values.
 func (t PayloadType) String() string { return regName(payloadNames, t, "PAYLOAD") }
-
-// decoded reports whether this package parses the payload's body; any other
-// type is kept as a RawPayload (RFC 7296 §2.5).
-func (t PayloadType) decoded() bool {
-	return (t >= PayloadSA && t <= PayloadEAP) || t == PayloadSKF
-}
