@@ -191,3 +191,22 @@ func TestPRFPlusStructure(t *testing.T) {
 		}
 	}
 }
+
+// prf+ is defined for at most 255 blocks (RFC 7296 §2.13); the Child SA
+// split refuses short key material.
+func TestKeyScheduleLimits(t *testing.T) {
+	prf := mustPRF(t, "PRF_HMAC_SHA1")
+	if _, err := ChildKeymat(prf, []byte("k"), nil, nil, nil, 255*20+1); err == nil {
+		t.Error("ChildKeymat beyond 255 prf+ blocks accepted")
+	}
+	if km, err := ChildKeymat(prf, []byte("k"), nil, nil, nil, 255*20); err != nil || len(km) != 255*20 {
+		t.Errorf("ChildKeymat at 255 blocks: %d, %v", len(km), err)
+	}
+	if _, err := SplitChildKeymat(make([]byte, ChildKeymatLen(36, 0)-1), 36, 0); err == nil {
+		t.Error("short KEYMAT split")
+	}
+	c, err := SplitChildKeymat(bytes.Repeat([]byte{1, 2}, 36), 36, 0)
+	if err != nil || len(c.EncrI) != 36 || len(c.IntegI) != 0 || c.EncrR[0] != 1 {
+		t.Errorf("AEAD split: %v", err)
+	}
+}
