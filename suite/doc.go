@@ -17,6 +17,8 @@
 //	LookupInteg(id wire.IntegID) (*Integ, error)
 //	LookupKE(id wire.KEID) (*KEMethod, error)
 //	Supported(t wire.Transform) error                         // any of the above by transform
+//	NegotiatedIKE(ts []wire.Transform) (*Negotiated, error)   // a chosen proposal → descriptors
+//	NegotiatedESP(ts []wire.Transform) (*Negotiated, error)   // same under RFC 8221, KE optional
 //
 // Errors: *ForbiddenError (errors.Is ErrForbidden) names the RFC section that
 // says MUST NOT; *NotSupportedError (errors.Is ErrNotSupported) is for

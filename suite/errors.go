@@ -29,7 +29,7 @@ var (
 // says MUST NOT be used. Section names the rule.
 type ForbiddenError struct {
 	Transform wire.Transform
-	Section   string // e.g. "RFC 8247 §3.1"
+	Section   string // e.g. "RFC 8247 §2.1"
 }
 
 func (e *ForbiddenError) Error() string {

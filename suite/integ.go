@@ -46,7 +46,7 @@ var integTable = map[wire.IntegID]*Integ{
 }
 
 // LookupInteg returns the descriptor for an integrity transform, or a
-// *ForbiddenError (RFC 8247 §3.3) or *NotSupportedError. IntegNONE is not a
+// *ForbiddenError (RFC 8247 §2.3) or *NotSupportedError. IntegNONE is not a
 // descriptor: AEAD suites simply have no Integ (nil).
 func LookupInteg(id wire.IntegID) (*Integ, error) {
 	t := wire.Transform{Type: wire.TransformINTEG, ID: uint16(id)}

@@ -68,7 +68,7 @@ var keTable = map[wire.KEID]*KEMethod{}
 func regKE(m *KEMethod) { keTable[m.ID] = m }
 
 // LookupKE returns the descriptor for a key exchange method, or a
-// *ForbiddenError (RFC 8247 §3.4) or *NotSupportedError.
+// *ForbiddenError (RFC 8247 §2.4) or *NotSupportedError.
 func LookupKE(id wire.KEID) (*KEMethod, error) {
 	t := wire.Transform{Type: wire.TransformKE, ID: uint16(id)}
 	if err := CheckIKE(t); err != nil {

@@ -187,7 +187,7 @@ func TestKERoundTripAll(t *testing.T) {
 	}
 }
 
-// Policy: MODP-768 is forbidden (RFC 8247 §3.4); others not implemented.
+// Policy: MODP-768 is forbidden (RFC 8247 §2.4); others not implemented.
 func TestKELookupErrors(t *testing.T) {
 	if _, err := LookupKE(wire.KEMODP768); !errors.Is(err, ErrForbidden) {
 		t.Errorf("MODP-768: %v", err)

@@ -40,7 +40,7 @@ func checkEncrInteg(encr *Encr, integ *Integ) error {
 		return errors.New("suite: suite needs an ENCR transform")
 	}
 	if encr.mode == modeNull {
-		return &ForbiddenError{Transform: encr.Transform(), Section: "RFC 8247 §3.1"}
+		return &ForbiddenError{Transform: encr.Transform(), Section: "RFC 8247 §2.1"}
 	}
 	if encr.AEAD() != (integ == nil) {
 		return errors.New("suite: INTEG must be absent with an AEAD and present otherwise (RFC 7296 §3.3)")

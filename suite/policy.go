@@ -6,27 +6,27 @@ import "github.com/petrel-vpn/petrel/wire"
 // IKEv1-era algorithms to deprecated) say MUST NOT be used with IKEv2.
 var forbiddenIKE = map[wire.TransformType]map[uint16]string{
 	wire.TransformENCR: {
-		uint16(wire.EncrDES_IV64):           "RFC 8247 §3.1, RFC 9395",
-		uint16(wire.EncrDES):                "RFC 8247 §3.1",
-		uint16(wire.EncrDES_IV32):           "RFC 8247 §3.1, RFC 9395",
+		uint16(wire.EncrDES_IV64):           "RFC 8247 §2.1, RFC 9395",
+		uint16(wire.EncrDES):                "RFC 8247 §2.1",
+		uint16(wire.EncrDES_IV32):           "RFC 8247 §2.1, RFC 9395",
 		uint16(wire.EncrRC5):                "RFC 9395",
 		uint16(wire.EncrIDEA):               "RFC 9395",
 		uint16(wire.EncrCAST):               "RFC 9395",
 		uint16(wire.EncrBLOWFISH):           "RFC 9395",
 		uint16(wire.Encr3IDEA):              "RFC 9395",
-		uint16(wire.EncrNULL):               "RFC 8247 §3.1: IKE must be encrypted, RFC 7296 §3.3.2",
-		uint16(wire.EncrNULL_AUTH_AES_GMAC): "RFC 8247 §3.1: IKE must be encrypted",
+		uint16(wire.EncrNULL):               "RFC 8247 §2.1: IKE must be encrypted, RFC 7296 §3.3.2",
+		uint16(wire.EncrNULL_AUTH_AES_GMAC): "RFC 8247 §2.1: IKE must be encrypted",
 	},
 	wire.TransformPRF: {
-		uint16(wire.PRF_HMAC_MD5): "RFC 8247 §3.2",
+		uint16(wire.PRF_HMAC_MD5): "RFC 8247 §2.2",
 	},
 	wire.TransformINTEG: {
-		uint16(wire.IntegHMAC_MD5_96): "RFC 8247 §3.3",
-		uint16(wire.IntegDES_MAC):     "RFC 8247 §3.3",
-		uint16(wire.IntegKPDK_MD5):    "RFC 8247 §3.3",
+		uint16(wire.IntegHMAC_MD5_96): "RFC 8247 §2.3",
+		uint16(wire.IntegDES_MAC):     "RFC 8247 §2.3",
+		uint16(wire.IntegKPDK_MD5):    "RFC 8247 §2.3",
 	},
 	wire.TransformKE: {
-		uint16(wire.KEMODP768): "RFC 8247 §3.4",
+		uint16(wire.KEMODP768): "RFC 8247 §2.4",
 	},
 }
 
@@ -48,7 +48,7 @@ var forbiddenESP = map[wire.TransformType]map[uint16]string{
 		uint16(wire.IntegKPDK_MD5):    "RFC 8221 §6",
 	},
 	wire.TransformKE: {
-		uint16(wire.KEMODP768): "RFC 8247 §3.4",
+		uint16(wire.KEMODP768): "RFC 8247 §2.4",
 	},
 }
 

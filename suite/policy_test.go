@@ -15,15 +15,15 @@ func TestPolicyErrors(t *testing.T) {
 		t       wire.Transform
 		section string
 	}{
-		{tENCR(wire.EncrDES, 0), "RFC 8247 §3.1"},
-		{tENCR(wire.EncrNULL, 0), "RFC 8247 §3.1"},
+		{tENCR(wire.EncrDES, 0), "RFC 8247 §2.1"},
+		{tENCR(wire.EncrNULL, 0), "RFC 8247 §2.1"},
 		{tENCR(wire.EncrBLOWFISH, 128), "RFC 9395"},
-		{tPRF(wire.PRF_HMAC_MD5), "RFC 8247 §3.2"},
-		{tINTEG(wire.IntegHMAC_MD5_96), "RFC 8247 §3.3"},
-		{tINTEG(wire.IntegDES_MAC), "RFC 8247 §3.3"},
-		{tINTEG(wire.IntegKPDK_MD5), "RFC 8247 §3.3"},
-		{tKE(wire.KEMODP768), "RFC 8247 §3.4"},
-		{wire.Transform{Type: wire.TransformADDKE1, ID: uint16(wire.KEMODP768)}, "RFC 8247 §3.4"},
+		{tPRF(wire.PRF_HMAC_MD5), "RFC 8247 §2.2"},
+		{tINTEG(wire.IntegHMAC_MD5_96), "RFC 8247 §2.3"},
+		{tINTEG(wire.IntegDES_MAC), "RFC 8247 §2.3"},
+		{tINTEG(wire.IntegKPDK_MD5), "RFC 8247 §2.3"},
+		{tKE(wire.KEMODP768), "RFC 8247 §2.4"},
+		{wire.Transform{Type: wire.TransformADDKE1, ID: uint16(wire.KEMODP768)}, "RFC 8247 §2.4"},
 	}
 	for _, c := range forbidden {
 		err := Supported(c.t)

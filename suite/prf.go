@@ -70,7 +70,7 @@ var prfTable = map[wire.PRFID]*PRF{
 }
 
 // LookupPRF returns the descriptor for a PRF transform, or a
-// *ForbiddenError (RFC 8247 §3.2) or *NotSupportedError.
+// *ForbiddenError (RFC 8247 §2.2) or *NotSupportedError.
 func LookupPRF(id wire.PRFID) (*PRF, error) {
 	t := wire.Transform{Type: wire.TransformPRF, ID: uint16(id)}
 	if err := CheckIKE(t); err != nil {
