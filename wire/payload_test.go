@@ -236,11 +236,12 @@ func TestCertReqAuthorities(t *testing.T) {
 }
 
 func TestTrafficSelectorOddAddresses(t *testing.T) {
-	// Mixed or zero addresses encode without panicking: a mapped IPv4 start
-	// is IPv4, a zero End is written as zeros.
+	// Mixed or zero addresses encode without panicking: an IPv6 End of an
+	// IPv4 selector is written as zeros, an IPv4 End of an IPv6 selector as
+	// IPv4-mapped, a zero address as zeros.
 	ts := &TS{Selectors: []TrafficSelector{
-		{Start: netip.MustParseAddr("::ffff:10.0.0.1"), End: netip.MustParseAddr("2001:db8::1")},
-		{Start: netip.MustParseAddr("2001:db8::1")},
+		{Start: netip.MustParseAddr("10.0.0.1"), End: netip.MustParseAddr("2001:db8::1")},
+		{Start: netip.MustParseAddr("2001:db8::1"), End: netip.MustParseAddr("10.0.0.2")},
 		{},
 	}}
 	b, err := AppendPayloads(nil, []Payload{ts}, PayloadNone)
@@ -253,7 +254,7 @@ func TestTrafficSelectorOddAddresses(t *testing.T) {
 	}
 	s := got[0].(*TS).Selectors
 	if s[0].Start != netip.MustParseAddr("10.0.0.1") || s[0].End != netip.MustParseAddr("0.0.0.0") ||
-		s[1].End != netip.IPv6Unspecified() || s[2].Start != netip.MustParseAddr("0.0.0.0") {
+		s[1].End != netip.MustParseAddr("::ffff:10.0.0.2") || s[2].Start != netip.MustParseAddr("0.0.0.0") {
 		t.Fatalf("%+v", s)
 	}
 }

@@ -30,10 +30,11 @@ const (
 	tsIPv6Len   = tsHeaderLen + 2*16
 )
 
-// TSType is TS_IPV6_ADDR_RANGE if Start is an IPv6 address (not a mapped
-// IPv4 one), TS_IPV4_ADDR_RANGE otherwise.
+// TSType is TS_IPV6_ADDR_RANGE if Start is an IPv6 address (including an
+// IPv4-mapped one, so that a parsed IPv6 selector keeps its type),
+// TS_IPV4_ADDR_RANGE otherwise.
 func (s *TrafficSelector) TSType() TSType {
-	if s.Start.Is6() && !s.Start.Is4In6() {
+	if s.Start.Is6() {
 		return TS_IPV6_ADDR_RANGE
 	}
 	return TS_IPV4_ADDR_RANGE
