@@ -23,7 +23,7 @@ import (
 // AEAD transforms (RFC 5282 §3, RFC 7634 §3) lay the body out as
 // IV(8) | ciphertext(plaintext | padding | Pad Length) | ICV, with
 // nonce = salt | IV and AAD = the message up to the body. IVs are a
-// per-key counter, so never repeat. Encrypt-then-MAC transforms lay it out
+// per-key counter from a random start, so never repeat. Encrypt-then-MAC transforms lay it out
 // as IV | ciphertext | ICV, with a random IV for CBC (RFC 7296 §3.14: "MUST
 // be unpredictable"), a counter IV for CTR (RFC 5930 §3), and the ICV over
 // the whole message up to the ICV.
@@ -32,8 +32,11 @@ type SKProtector struct {
 	integ *Integ
 	seal  skDir
 	open  skDir
-	// counter is the next explicit IV for AEAD and CTR transforms.
-	counter uint64
+	// counter is the next explicit IV for AEAD and CTR transforms. It
+	// starts at a random value, so that even two protectors mistakenly
+	// built from the same keys are unlikely to repeat an IV, and sealed
+	// counts the IVs used so the counter never comes back round.
+	counter, sealed uint64
 	// rand is the CBC IV source; crypto/rand unless a test sets it.
 	rand io.Reader
 }
@@ -57,6 +60,9 @@ func NewSKProtector(encr *Encr, integ *Integ, sealEnc, sealInteg, openEnc, openI
 		return nil, err
 	}
 	p := &SKProtector{encr: encr, integ: integ, rand: rand.Reader}
+	var start [8]byte
+	rand.Read(start[:])
+	p.counter = binary.BigEndian.Uint64(start[:])
 	var err error
 	if p.seal, err = newSKDir(encr, integ, sealEnc, sealInteg); err != nil {
 		return nil, err
@@ -142,11 +148,12 @@ func (p *SKProtector) Seal(msg []byte, bodyOff int, plaintext []byte) error {
 		}
 		cipher.NewCBCEncrypter(p.seal.block, iv).CryptBlocks(inner, inner)
 	default: // CTR and AEADs: counter IV
-		if p.counter == math.MaxUint64 {
+		if p.sealed == math.MaxUint64 {
 			return ErrIVExhausted
 		}
 		binary.BigEndian.PutUint64(iv, p.counter)
 		p.counter++
+		p.sealed++
 		if p.encr.AEAD() {
 			nonce := append(append(make([]byte, 0, 16), p.seal.salt...), iv...)
 			p.seal.aead.Seal(inner[:0], nonce, inner, msg[:bodyOff])

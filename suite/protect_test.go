@@ -204,8 +204,11 @@ func TestProtectorZero(t *testing.T) {
 // The AEAD IV counter refuses to wrap (nonce reuse).
 func TestProtectorIVExhausted(t *testing.T) {
 	a, _ := newPair(t, mustEncr(t, wire.EncrAES_GCM_16, 128), nil)
-	a.counter = 1<<64 - 1
+	a.sealed = 1<<64 - 2
 	msg := make([]byte, a.SealedLen(1))
+	if err := a.Seal(msg, 0, []byte{1}); err != nil {
+		t.Fatalf("last IV refused: %v", err)
+	}
 	if err := a.Seal(msg, 0, []byte{1}); !errors.Is(err, ErrIVExhausted) {
 		t.Fatalf("Seal at counter max: %v", err)
 	}
