@@ -1,8 +1,10 @@
 package suite
 
 import (
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
+	"slices"
 	"strconv"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -150,7 +152,7 @@ func lookupEncr(t wire.Transform) (*Encr, error) {
 }
 
 // Encrs lists every registered IKE encryption descriptor (for tests and
-// configuration listings), in no particular order.
+// configuration listings), ordered by ID then key length.
 func Encrs() []*Encr {
 	var out []*Encr
 	for _, m := range encrTable {
@@ -160,5 +162,8 @@ func Encrs() []*Encr {
 			}
 		}
 	}
+	slices.SortFunc(out, func(a, b *Encr) int {
+		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.KeyBits, b.KeyBits))
+	})
 	return out
 }

@@ -1,11 +1,13 @@
 package suite
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"hash"
+	"slices"
 
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -59,11 +61,12 @@ func LookupInteg(id wire.IntegID) (*Integ, error) {
 	return nil, &NotSupportedError{Transform: t}
 }
 
-// Integs lists every registered integrity transform.
+// Integs lists, ordered by ID, every registered integrity transform.
 func Integs() []*Integ {
 	out := make([]*Integ, 0, len(integTable))
 	for _, g := range integTable {
 		out = append(out, g)
 	}
+	slices.SortFunc(out, func(a, b *Integ) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }

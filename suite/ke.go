@@ -1,6 +1,11 @@
 package suite
 
-import "github.com/petrel-vpn/petrel/wire"
+import (
+	"cmp"
+	"slices"
+
+	"github.com/petrel-vpn/petrel/wire"
+)
 
 // KEMethod describes a key exchange method (Transform Type 4, and the
 // ADDKE types of RFC 9370). It serves Diffie-Hellman groups and KEMs with one
@@ -80,11 +85,12 @@ func LookupKE(id wire.KEID) (*KEMethod, error) {
 	return nil, &NotSupportedError{Transform: t}
 }
 
-// KEMethods lists every registered key exchange method.
+// KEMethods lists, ordered by ID, every registered key exchange method.
 func KEMethods() []*KEMethod {
 	out := make([]*KEMethod, 0, len(keTable))
 	for _, m := range keTable {
 		out = append(out, m)
 	}
+	slices.SortFunc(out, func(a, b *KEMethod) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }

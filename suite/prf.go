@@ -1,11 +1,13 @@
 package suite
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"hash"
+	"slices"
 
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -82,11 +84,12 @@ func LookupPRF(id wire.PRFID) (*PRF, error) {
 	return nil, &NotSupportedError{Transform: t}
 }
 
-// PRFs lists every registered PRF.
+// PRFs lists, ordered by ID, every registered PRF.
 func PRFs() []*PRF {
 	out := make([]*PRF, 0, len(prfTable))
 	for _, p := range prfTable {
 		out = append(out, p)
 	}
+	slices.SortFunc(out, func(a, b *PRF) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
