@@ -50,8 +50,8 @@ fi
 # Verify what the harness actually executes, not just package state.
 for f in /usr/lib/ipsec/charon /usr/sbin/swanctl /usr/bin/pki \
          /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so \
-         /usr/bin/tshark /usr/bin/iperf3 /usr/sbin/nft /usr/bin/ping; do
-  [ -e "$f" ] || [ -e "/usr${f#/usr}" ] || die "missing $f after installation"
+         /usr/bin/tshark /usr/bin/iperf3 /usr/sbin/nft /usr/bin/ping /usr/bin/dumpcap; do
+  [ -e "$f" ] || die "missing $f after installation"
 done
 command -v ip >/dev/null || die "missing ip (iproute2) after installation"
-echo "install-test-deps: ok (strongSwan $(/usr/sbin/swanctl --version 2>/dev/null | awk '{print $NF}' || echo '?'), $(/usr/bin/tshark --version 2>/dev/null | head -n1))"
+echo "install-test-deps: ok (strongswan-charon $(dpkg-query -W -f='${Version}' strongswan-charon), tshark $(dpkg-query -W -f='${Version}' tshark), iperf3 $(dpkg-query -W -f='${Version}' iperf3))"

@@ -97,7 +97,9 @@ func (s *Scenario) CheckCapture(c *Capture, nodes ...Node) CaptureReport {
 		if err != nil {
 			s.Fatalf("key log: %v", err)
 		}
-		kl.Add(k)
+		if err := kl.Add(k); err != nil {
+			s.Fatalf("%v", err)
+		}
 	}
 	if err := WriteKeyTables(s.Path("keys"), kl); err != nil {
 		s.Fatalf("%v", err)

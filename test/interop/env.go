@@ -16,7 +16,7 @@ const EnvSwitch = "PETREL_INTEROP"
 
 // tools the harness executes; scripts/install-test-deps.sh installs them.
 var tools = []string{charonPath, swanctlPath, "/usr/bin/tshark", "/usr/bin/iperf3", "/usr/bin/ping",
-	"/usr/sbin/nft", filepath.Join(pluginDir, "libstrongswan-kernel-libipsec.so")}
+	"/usr/sbin/nft", "/usr/bin/dumpcap", filepath.Join(pluginDir, "libstrongswan-kernel-libipsec.so")}
 
 var (
 	gateOnce sync.Once

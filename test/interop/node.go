@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -76,10 +77,40 @@ type KeyLog struct {
 	ESP []string
 }
 
-// Add appends another key log.
-func (k *KeyLog) Add(o KeyLog) {
-	k.IKE = append(k.IKE, o.IKE...)
-	k.ESP = append(k.ESP, o.ESP...)
+// Add merges another key log into k. Both peers log the same SAs, so
+// identical lines are kept once; two lines for the same SPIs with
+// different keys mean one side's log was misread, and are an error.
+func (k *KeyLog) Add(o KeyLog) error {
+	var err error
+	if k.IKE, err = mergeUAT(k.IKE, o.IKE, 2); err != nil {
+		return err
+	}
+	k.ESP, err = mergeUAT(k.ESP, o.ESP, 4)
+	return err
+}
+
+// mergeUAT appends the lines of add not yet in lines; the first keyCols
+// comma-separated columns identify an SA.
+func mergeUAT(lines, add []string, keyCols int) ([]string, error) {
+	ident := func(l string) string {
+		f := strings.SplitN(l, ",", keyCols+1)
+		return strings.Join(f[:min(keyCols, len(f))], ",")
+	}
+	have := map[string]string{}
+	for _, l := range lines {
+		have[ident(l)] = l
+	}
+	for _, l := range add {
+		id := ident(l)
+		switch prev, ok := have[id]; {
+		case !ok:
+			have[id] = l
+			lines = append(lines, l)
+		case prev != l:
+			return lines, fmt.Errorf("interop: key logs disagree about SA %s:\n  %s\n  %s", id, prev, l)
+		}
+	}
+	return lines, nil
 }
 
 // AddNode registers a node with the scenario: its logs are searched on

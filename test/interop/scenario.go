@@ -91,7 +91,7 @@ func (s *Scenario) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.mu.Lock()
 	if s.reason == "" {
-		s.reason = msg
+		s.reason, _, _ = strings.Cut(msg, "\n") // the one-line why
 	}
 	s.mu.Unlock()
 	s.t.Fatalf("%s: %s", s.Name, msg)
@@ -167,7 +167,7 @@ func (s *Scenario) finish() {
 }
 
 // relevantLines matches log lines that usually say why IKE failed.
-var relevantLines = regexp.MustCompile(`(?i)error|fail|unable|invalid|NO_PROPOSAL|AUTH_|TS_UNACCEPTABLE|retransmit|giving up|timed out|unacceptable|no matching|no shared|no IKE config|no private key|not found|denied|killed|signal`)
+var relevantLines = regexp.MustCompile(`(?i)error|fail|unable|invalid|NO_PROPOSAL|AUTH_FAILED|AUTHENTICATION_FAILED|mismatch|TS_UNACCEPTABLE|retransmit|giving up|timed out|unacceptable|no matching|no shared|no IKE config|no private key|not found|denied|killed|signal`)
 
 // expectedNoise matches lines that look relevant but are expected: the
 // kernel-netlink IPsec feature fails once kernel-libipsec took its place.

@@ -46,15 +46,14 @@ type StrongSwan struct {
 	evc  chan vici.Event
 	evWG sync.WaitGroup
 
-	mu      sync.Mutex
-	seen    map[string]IKESA  // by unique ID: every IKE SA seen in events or listings
-	rekeyed map[string]string // old unique ID -> new, from ike-rekey events
+	mu   sync.Mutex
+	seen map[string]IKESA // by unique ID: every IKE SA seen in events or listings
 }
 
 // NewStrongSwan prepares (does not start) a charon called name in ns with
 // the given swanctl.conf; add it with Scenario.StartNode.
 func (s *Scenario) NewStrongSwan(ns *Netns, name, swanctlConf string) *StrongSwan {
-	return &StrongSwan{name: name, ns: ns, dir: s.Path(name), Swanctl: swanctlConf, seen: map[string]IKESA{}, rekeyed: map[string]string{}}
+	return &StrongSwan{name: name, ns: ns, dir: s.Path(name), Swanctl: swanctlConf, seen: map[string]IKESA{}}
 }
 
 // Name implements Node.
@@ -225,11 +224,6 @@ func (w *StrongSwan) recordEvent(m *vici.Message) {
 			variants = append(variants, o)
 			if n, ok := sec.Get("new").(*vici.Message); ok {
 				variants = append(variants, n)
-				oldID, _ := o.Get("uniqueid").(string)
-				newID, _ := n.Get("uniqueid").(string)
-				w.mu.Lock()
-				w.rekeyed[oldID] = newID
-				w.mu.Unlock()
 			}
 		} else {
 			variants = append(variants, sec)

@@ -18,16 +18,20 @@ import (
 //	01:15:34 09[IKE] <s2s|1>    0: F6 17 37 8E 2C 95 45 FE 1E 41 BC 2D B7 8E 4E 98  ..7.,.E..A.-..N.
 //
 // The IKE SA's SPIs are not in the log; they come from vici (events and
-// listings), matched by the IKE SA's unique ID in <name|id>. Keys of an
-// IKE SA created by a rekey are logged under the old SA's ID, so the n-th
-// key set under an ID belongs to the n-th SA of its rekey chain.
+// listings), matched by the IKE SA's unique ID. Keys derived by IKE_SA_INIT
+// belong to the SA in the line's <name|id>; keys of an SA made by a rekey
+// are logged in the context of either SA (the old one on the initiator, the
+// new one on the responder), so they go to the SA that the same job then
+// reports "state change: CONNECTING => ESTABLISHED".
 var (
-	logLine   = regexp.MustCompile(`^\S+ (\d+)\[(\w+)\] (?:<([^|>]*)\|(\d+)> )?(.*)$`)
+	logLine   = regexp.MustCompile(`^\S+ (\d+)\[(\w+)\] (?:<(?:([^|>]*)\|)?(\d+)> )?(.*)$`)
 	dumpHead  = regexp.MustCompile(`^(.*) => (\d+) bytes @ 0x[0-9a-f]+$`)
 	dumpLine  = regexp.MustCompile(`^\s*\d+: (.*)$`)
+	estab     = regexp.MustCompile(`^IKE_SA [^\[]+\[(\d+)\] state change: CONNECTING => ESTABLISHED`)
+	jobStart  = regexp.MustCompile(`^(received packet|parsed |sending packet)`)
 	parsedMsg = regexp.MustCompile(`^parsed \S+ (request|response) `)
 	usingAlg  = regexp.MustCompile(`^\s*using (\S+) for (encryption|integrity)`)
-	addingSA  = regexp.MustCompile(`^adding (inbound|outbound) ESP SA`)
+	addingSA  = regexp.MustCompile(`^(?:adding|registering) (inbound|outbound) ESP SA`)
 	saSPI     = regexp.MustCompile(`^\s*SPI 0x([0-9a-f]+), src (\S+) dst (\S+)`)
 )
 
@@ -41,8 +45,27 @@ type swChildKeys struct {
 	srcIn, dstIn, srcOut, dstOut string
 }
 
+// keyOwner returns the unique ID of the IKE SA whose keys were dumped at
+// line i by thread: the SA the same job reports established next (a
+// rekey), else uid (IKE_SA_INIT).
+func keyOwner(lines []string, i int, thread, uid string) string {
+	for j := i + 1; j < len(lines) && j < i+400; j++ {
+		m := logLine.FindStringSubmatch(lines[j])
+		if m == nil || m[1] != thread {
+			continue
+		}
+		if e := estab.FindStringSubmatch(m[5]); e != nil {
+			return e[1]
+		}
+		if jobStart.MatchString(m[5]) {
+			break
+		}
+	}
+	return uid
+}
+
 // parseCharonKeys reads a charon log and returns the IKE key sets per
-// unique ID, in order, and the Child SA keys with their SPIs.
+// unique ID and the Child SA keys with their SPIs.
 func parseCharonKeys(path string) (map[string][]swIKEKeys, []swChildKeys, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -51,12 +74,15 @@ func parseCharonKeys(path string) (map[string][]swIKEKeys, []swChildKeys, error)
 	defer f.Close()
 	ike := map[string][]swIKEKeys{}
 	var children []swChildKeys
-	type threadState struct {
-		lastDir  string // "request" or "response": the last message this thread parsed
+	// An IKE SA is processed by one thread at a time, from parsing a
+	// message to deriving the keys it brings, so state is kept per IKE SA
+	// (per thread for lines logged outside any IKE SA).
+	type saState struct {
+		lastDir  string // "request" or "response": the last message parsed
 		child    *swChildKeys
 		addingIn bool
 	}
-	threads := map[string]*threadState{}
+	states := map[string]*saState{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	var lines []string
@@ -72,10 +98,14 @@ func parseCharonKeys(path string) (map[string][]swIKEKeys, []swChildKeys, error)
 			continue
 		}
 		thread, uid, msg := m[1], m[4], m[5]
-		ts := threads[thread]
+		key := "sa" + uid
+		if uid == "" {
+			key = "thread" + thread
+		}
+		ts := states[key]
 		if ts == nil {
-			ts = &threadState{}
-			threads[thread] = ts
+			ts = &saState{}
+			states[key] = ts
 		}
 		if pm := parsedMsg.FindStringSubmatch(msg); pm != nil {
 			ts.lastDir = pm[1]
@@ -138,7 +168,8 @@ func parseCharonKeys(path string) (map[string][]swIKEKeys, []swChildKeys, error)
 		}
 		switch label := dm[1]; label {
 		case "Sk_ai secret", "Sk_ar secret", "Sk_ei secret", "Sk_er secret":
-			sets := ike[uid]
+			owner := keyOwner(lines, i, thread, uid)
+			sets := ike[owner]
 			if label == "Sk_ai secret" || (label == "Sk_ei secret" && (len(sets) == 0 || sets[len(sets)-1].ei != nil)) {
 				sets = append(sets, swIKEKeys{})
 			}
@@ -153,7 +184,7 @@ func parseCharonKeys(path string) (map[string][]swIKEKeys, []swChildKeys, error)
 			case "Sk_er secret":
 				k.er = data
 			}
-			ike[uid] = sets
+			ike[owner] = sets
 		case "encryption initiator key", "encryption responder key", "integrity initiator key", "integrity responder key":
 			if ts.child == nil {
 				ts.child = &swChildKeys{weInitiated: ts.lastDir == "response"}
@@ -185,26 +216,20 @@ func (w *StrongSwan) KeyLog() (KeyLog, error) {
 	for k, v := range w.seen {
 		seen[k] = v
 	}
-	rekeyed := make(map[string]string, len(w.rekeyed))
-	for k, v := range w.rekeyed {
-		rekeyed[k] = v
-	}
 	w.mu.Unlock()
 	var kl KeyLog
 	for uid, sets := range ike {
-		id := uid
-		for _, k := range sets {
-			sa, ok := seen[id]
-			if !ok {
-				return kl, fmt.Errorf("interop: %s: keys logged for IKE SA #%s but vici never reported its SPIs", w.name, id)
-			}
-			line, err := ikeUATLine(sa, k)
-			if err != nil {
-				return kl, fmt.Errorf("interop: %s: %w", w.name, err)
-			}
-			kl.IKE = append(kl.IKE, line)
-			id = rekeyed[id]
+		sa, ok := seen[uid]
+		if !ok {
+			return kl, fmt.Errorf("interop: %s: keys logged for IKE SA #%s but vici never reported its SPIs", w.name, uid)
 		}
+		// Several sets for one SA: a retried derivation (e.g. after
+		// INVALID_KE_PAYLOAD); the last one is in use.
+		line, err := ikeUATLine(sa, sets[len(sets)-1])
+		if err != nil {
+			return kl, fmt.Errorf("interop: %s: %w", w.name, err)
+		}
+		kl.IKE = append(kl.IKE, line)
 	}
 	for _, c := range children {
 		lines, err := espUATLines(c)
