@@ -23,10 +23,10 @@ import (
 // AEAD transforms (RFC 5282 §3, RFC 7634 §3) lay the body out as
 // IV(8) | ciphertext(plaintext | padding | Pad Length) | ICV, with
 // nonce = salt | IV and AAD = the message up to the body. IVs are a
-// per-key counter from a random start, so never repeat. Encrypt-then-MAC transforms lay it out
-// as IV | ciphertext | ICV, with a random IV for CBC (RFC 7296 §3.14: "MUST
-// be unpredictable"), a counter IV for CTR (RFC 5930 §3), and the ICV over
-// the whole message up to the ICV.
+// per-key counter from a random start, so they never repeat.
+// Encrypt-then-MAC transforms lay it out as IV | ciphertext | ICV, with a
+// random IV for CBC (RFC 7296 §3.14: "MUST be unpredictable"), a counter IV
+// for CTR (RFC 5930 §3), and the ICV over the whole message up to the ICV.
 type SKProtector struct {
 	encr  *Encr
 	integ *Integ
