@@ -24,8 +24,8 @@ type ProposalTransform struct {
 	Attrs []TransformAttr
 }
 
-// TransformAttr is a transform attribute other than Key Length
-// (RFC 7296 §3.3.5). TV-format attributes carry a 2-octet Value (other
+// TransformAttr is a transform attribute other than a non-zero Key Length
+// (RFC 7296 §3.3.5); a Key Length of 0, meaningless, is kept here. TV-format attributes carry a 2-octet Value (other
 // lengths are truncated or zero-padded when encoding); TLV-format attributes
 // carry any Value up to 65535 octets.
 type TransformAttr struct {
@@ -209,6 +209,11 @@ func parseTransform(b []byte) (ProposalTransform, error) {
 				}
 				haveKeyLen = true
 				t.KeyLength = binary.BigEndian.Uint16(b[2:4])
+				if t.KeyLength == 0 {
+					// KeyLength 0 means "absent"; keep an explicit zero as a
+					// raw attribute so the transform re-encodes unchanged.
+					t.Attrs = append(t.Attrs, TransformAttr{Type: typ, TV: true, Value: b[2:4]})
+				}
 			} else {
 				t.Attrs = append(t.Attrs, TransformAttr{Type: typ, TV: true, Value: b[2:4]})
 			}
