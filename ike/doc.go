@@ -1,0 +1,31 @@
+// Package ike is petrel's sans-I/O IKEv2 protocol core (RFC 7296): an
+// Endpoint that owns a table of IKE SAs by SPI, and for each IKE SA its
+// Child SAs, its tasks and its task manager.
+//
+// Nothing in this package does I/O. Inputs are values — "datagram from A to
+// B at time T" (Endpoint.HandleDatagram), "time is now T" (Endpoint.Tick),
+// "bring connection C up" (Endpoint.Initiate) — and outputs are values
+// appended to an *Output: datagrams to send, data-plane operations (install
+// or delete a Child SA with its keys and traffic selectors) and events. The
+// caller asks Endpoint.NextDeadline when to call Tick again. Randomness comes
+// from an injected io.Reader and time from the caller, so every exchange can
+// be driven message by message in tests with a fake clock.
+//
+// Design (after strongSwan's libcharon, improved as docs/architecture.md
+// and STYLE.md ask):
+//
+//   - Each concern of an exchange is a task (task_*.go, one per file) with a
+//     fixed initiator or responder role and build/process methods. The order
+//     in which tasks see a message is an explicit table (taskOrder).
+//   - Only the task manager (taskmgr.go) touches message IDs, the window,
+//     retransmission, the response cache and the choice of exchange.
+//   - Facts that tasks share live as typed fields on the SA (NAT detected,
+//     peer supports fragmentation, negotiated suite), never as tasks peeking
+//     at each other's payloads.
+//   - Local and remote authentication are configured independently through
+//     the Authenticator interface (auth.go); PSK is the first implementation.
+//
+// Import rules (enforced by layers_test.go at the module root): ike imports
+// wire, suite and keylog, and no socket, TUN or netlink package. The UDP
+// transport lives in the sub-package ike/udp.
+package ike

@@ -1,0 +1,136 @@
+package ike
+
+import (
+	"net/netip"
+
+	"github.com/petrel-vpn/petrel/keylog"
+	"github.com/petrel-vpn/petrel/wire"
+)
+
+// Datagram is one UDP datagram carrying an IKE message, without the
+// non-ESP marker: the transport adds the marker on the NAT-T port and
+// strips it on receipt (RFC 3948 §2.2).
+type Datagram struct {
+	Src, Dst netip.AddrPort
+	Data     []byte
+}
+
+// ChildOpKind is what a data-plane operation does.
+type ChildOpKind uint8
+
+const (
+	// OpInstall installs an inbound/outbound SA pair and its policies.
+	OpInstall ChildOpKind = iota + 1
+	// OpDelete removes the pair (by InSPI/OutSPI).
+	OpDelete
+)
+
+func (k ChildOpKind) String() string {
+	switch k {
+	case OpInstall:
+		return "install"
+	case OpDelete:
+		return "delete"
+	}
+	return "op?"
+}
+
+// ChildOp is a data-plane operation for the daemon to apply (the core does
+// not import the data plane). Keys belong to the receiver, which must zero
+// them once installed; the core keeps no copy.
+type ChildOp struct {
+	Kind       ChildOpKind
+	Name       string // Child config name
+	SPIi, SPIr uint64 // the IKE SA it belongs to
+	// InSPI is ours (peer → us), OutSPI the peer's (us → peer).
+	InSPI, OutSPI uint32
+	Mode          Mode
+	ESN           bool
+	Encr          wire.EncrID
+	EncrKeyBits   int
+	Integ         wire.IntegID // IntegNONE for AEAD
+	// EncrIn/IntegIn decrypt inbound traffic, EncrOut/IntegOut protect
+	// outbound traffic (RFC 7296 §2.17 order already resolved for this side).
+	EncrIn, IntegIn, EncrOut, IntegOut []byte
+	LocalTS, RemoteTS                  []TrafficSelector
+	// Local and Remote are the outer addresses; UDPEncap means ESP in UDP
+	// between these ports (RFC 3948).
+	Local, Remote netip.AddrPort
+	UDPEncap      bool
+}
+
+// EventKind names what happened.
+type EventKind uint8
+
+const (
+	EventIKEUp EventKind = iota + 1
+	EventIKEDown
+	EventChildUp
+	EventChildDown
+	// EventChildFailed: the Child SA was refused (the IKE SA stays up,
+	// RFC 7296 §1.2).
+	EventChildFailed
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventIKEUp:
+		return "ike-up"
+	case EventIKEDown:
+		return "ike-down"
+	case EventChildUp:
+		return "child-up"
+	case EventChildDown:
+		return "child-down"
+	case EventChildFailed:
+		return "child-failed"
+	}
+	return "event?"
+}
+
+// Event tells the rest of the daemon about an IKE or Child SA. Reason is a
+// short machine-readable cause for down/failed events ("timeout",
+// "deleted-by-peer", "AUTHENTICATION_FAILED", "TS_UNACCEPTABLE", ...).
+type Event struct {
+	Kind          EventKind
+	Conn          string
+	Child         string
+	SPIi, SPIr    uint64
+	InSPI, OutSPI uint32
+	Local, Remote netip.AddrPort
+	PeerID        Identity
+	Initiator     bool
+	Reason        string
+}
+
+// Output collects what one input produced. Reuse it across calls with Reset
+// to avoid allocations.
+type Output struct {
+	Datagrams []Datagram
+	Ops       []ChildOp
+	Events    []Event
+}
+
+// Reset empties the output, keeping capacity.
+func (o *Output) Reset() {
+	clear(o.Datagrams)
+	o.Datagrams = o.Datagrams[:0]
+	clear(o.Ops)
+	o.Ops = o.Ops[:0]
+	clear(o.Events)
+	o.Events = o.Events[:0]
+}
+
+// KeyLogger receives IKE and Child SA keys as they are derived, for
+// Wireshark key logs (keylog.Writer implements it). Opt-in; never set it in
+// production without meaning to.
+type KeyLogger interface {
+	LogIKE(keylog.IKESA) error
+	LogESP(keylog.ESPSA) error
+}
+
+// SPIAllocator hands out inbound ESP SPIs; the daemon wires it to its data
+// plane so that SPIs are unique there. The default draws random SPIs.
+type SPIAllocator interface {
+	AllocSPI() (uint32, error)
+}

@@ -1,0 +1,213 @@
+package ike
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/petrel-vpn/petrel/suite"
+	"github.com/petrel-vpn/petrel/wire"
+)
+
+// saState is where an IKE SA is in its life.
+type saState uint8
+
+const (
+	stateCreated     saState = iota // nothing exchanged yet
+	stateInitDone                   // IKE_SA_INIT done, keys derived
+	stateEstablished                // authenticated (RFC 7296 §1.2)
+	stateDeleting                   // a delete is in flight or answered
+	stateDead                       // destroyed; the endpoint drops it
+)
+
+func (s saState) String() string {
+	return [...]string{"created", "init-done", "established", "deleting", "dead"}[s]
+}
+
+// SA is one IKE SA and its Child SAs. It is owned by its Endpoint and
+// touched only through it (one goroutine at a time). Fields are the facts
+// tasks share; tasks never read each other's payloads.
+type SA struct {
+	ep        *Endpoint
+	conn      *Connection // nil for a responder until IKE_AUTH selects one
+	initiator bool        // we are the original initiator (RFC 7296 §2.2)
+	state     saState
+
+	spiI, spiR    uint64
+	local, remote netip.AddrPort
+
+	// Negotiated in IKE_SA_INIT.
+	suite    suite.Suite
+	prot     *suite.SKProtector
+	skd      []byte
+	skpi     []byte // freed after IKE_AUTH
+	skpr     []byte // freed after IKE_AUTH
+	ni, nr   []byte // freed after the first Child SA is keyed
+	initReq  []byte // IKE_SA_INIT request octets, freed after IKE_AUTH (RFC 7296 §2.15)
+	initResp []byte // IKE_SA_INIT response octets, likewise
+	keID     wire.KEID
+	proposal []wire.Transform // the negotiated IKE proposal, for connection selection; freed after IKE_AUTH
+
+	// Facts from IKE_SA_INIT that later tasks use.
+	natLocal, natRemote bool // we / the peer are behind a NAT (RFC 7296 §2.23)
+	forcedEncap         bool
+	peerFrag            bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
+	peerSigHash         bool // peer sent SIGNATURE_HASH_ALGORITHMS (RFC 7427)
+	peerID              Identity
+
+	tm       taskManager
+	children []*ChildSA
+
+	// out collects events and data-plane operations while the endpoint
+	// runs one input through this SA; nil otherwise.
+	out *Output
+
+	// Endpoint bookkeeping.
+	halfOpen   bool           // counted in the endpoint's half-open limits
+	halfOpenIP netip.AddrPort // source of the IKE_SA_INIT, key of Endpoint.inits
+	deadline   time.Time      // next timer; zero if none
+	heapIdx    int
+	created    time.Time
+}
+
+// ChildSA is an installed ESP SA pair. Keys are not kept: they went to the
+// data plane in the install operation.
+type ChildSA struct {
+	Name              string
+	InSPI, OutSPI     uint32
+	Mode              Mode
+	ESN               bool
+	Encr              wire.EncrID
+	EncrKeyBits       int
+	Integ             wire.IntegID
+	LocalTS, RemoteTS []TrafficSelector
+}
+
+// SPIs returns the IKE SA's initiator and responder SPIs.
+func (sa *SA) SPIs() (spiI, spiR uint64) { return sa.spiI, sa.spiR }
+
+// Established reports whether the IKE SA is authenticated and usable.
+func (sa *SA) Established() bool { return sa.state == stateEstablished }
+
+// Children returns the installed Child SAs.
+func (sa *SA) Children() []ChildSA {
+	out := make([]ChildSA, len(sa.children))
+	for i, c := range sa.children {
+		out[i] = *c
+	}
+	return out
+}
+
+// PeerID is the authenticated identity of the peer.
+func (sa *SA) PeerID() Identity { return sa.peerID }
+
+// Conn is the connection the SA belongs to (nil before a responder has
+// picked one).
+func (sa *SA) Conn() *Connection { return sa.conn }
+
+// Addrs returns the current local and remote IKE endpoints.
+func (sa *SA) Addrs() (local, remote netip.AddrPort) { return sa.local, sa.remote }
+
+// NATDetected reports whether NAT was detected (or faked) on the path.
+func (sa *SA) NATDetected() bool { return sa.natLocal || sa.natRemote || sa.forcedEncap }
+
+// ourSPI is the SPI this side chose.
+func (sa *SA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+func (sa *SA) log() *slog.Logger { return sa.ep.log }
+
+func (sa *SA) logAttrs() []any {
+	name := ""
+	if sa.conn != nil {
+		name = sa.conn.Name
+	}
+	return []any{"conn", name, "spi_i", hex64(sa.spiI), "spi_r", hex64(sa.spiR), "remote", sa.remote}
+}
+
+func hex64(v uint64) string {
+	const h = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = h[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
+}
+
+func (sa *SA) event(out *Output, k EventKind, reason string) {
+	name := ""
+	if sa.conn != nil {
+		name = sa.conn.Name
+	}
+	out.Events = append(out.Events, Event{
+		Kind: k, Conn: name, SPIi: sa.spiI, SPIr: sa.spiR, Local: sa.local, Remote: sa.remote,
+		PeerID: sa.peerID, Initiator: sa.initiator, Reason: reason,
+	})
+}
+
+// udpEncap says whether ESP goes in UDP (RFC 3948): a NAT was detected or
+// faked.
+func (sa *SA) udpEncap() bool { return sa.NATDetected() }
+
+// destroy tears the SA down locally: Child SAs are removed from the data
+// plane, secrets zeroed, events emitted. The endpoint drops it afterwards.
+func (sa *SA) destroy(out *Output, reason string) {
+	if sa.state == stateDead {
+		return
+	}
+	for _, c := range sa.children {
+		out.Ops = append(out.Ops, ChildOp{
+			Kind: OpDelete, Name: c.Name, SPIi: sa.spiI, SPIr: sa.spiR, InSPI: c.InSPI, OutSPI: c.OutSPI,
+			Local: sa.local, Remote: sa.remote,
+		})
+		ev := Event{Kind: EventChildDown, Child: c.Name, InSPI: c.InSPI, OutSPI: c.OutSPI, Reason: reason}
+		sa.fillEvent(&ev)
+		out.Events = append(out.Events, ev)
+	}
+	sa.children = nil
+	if sa.state >= stateEstablished || sa.initiator {
+		sa.event(out, EventIKEDown, reason)
+	}
+	sa.state = stateDead
+	sa.zero()
+	sa.tm.clear()
+}
+
+func (sa *SA) fillEvent(ev *Event) {
+	if sa.conn != nil {
+		ev.Conn = sa.conn.Name
+	}
+	ev.SPIi, ev.SPIr, ev.Local, ev.Remote = sa.spiI, sa.spiR, sa.local, sa.remote
+	ev.PeerID, ev.Initiator = sa.peerID, sa.initiator
+}
+
+// zero destroys every secret the SA holds.
+func (sa *SA) zero() {
+	if sa.prot != nil {
+		sa.prot.Zero()
+		sa.prot = nil
+	}
+	for _, b := range [][]byte{sa.skd, sa.skpi, sa.skpr, sa.ni, sa.nr} {
+		clear(b)
+	}
+	sa.skd, sa.skpi, sa.skpr, sa.ni, sa.nr = nil, nil, nil, nil, nil
+	sa.initReq, sa.initResp = nil, nil
+	sa.proposal = nil
+}
+
+// authDone frees what only IKE_AUTH needed.
+func (sa *SA) authDone() {
+	clear(sa.skpi)
+	clear(sa.skpr)
+	sa.skpi, sa.skpr = nil, nil
+	clear(sa.ni)
+	clear(sa.nr)
+	sa.ni, sa.nr = nil, nil
+	sa.initReq, sa.initResp = nil, nil
+	sa.proposal = nil
+}

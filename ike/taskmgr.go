@@ -1,0 +1,405 @@
+package ike
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/petrel-vpn/petrel/wire"
+)
+
+// taskManager is the only code that touches message IDs, the window (one
+// request in flight each way, RFC 7296 §2.3), retransmission, the response
+// cache and the choice of exchange. Tasks only add and read payloads.
+type taskManager struct {
+	// Requests we send.
+	nextMID  uint32 // message ID of our next (or in-flight) request
+	active   []task // tasks of the request in flight
+	exch     wire.ExchangeType
+	queued   []task
+	req      []byte // request in flight, kept for retransmission
+	sends    int    // transmissions of req so far
+	retryAt  time.Time
+	schedule Retransmit
+
+	// Requests the peer sends.
+	peerMID uint32 // next request ID expected
+	resp    []byte // our response to request peerMID-1
+	passive []task // responder tasks that live across exchanges
+}
+
+func (tm *taskManager) clear() {
+	tm.active, tm.queued, tm.passive = nil, nil, nil
+	tm.req, tm.resp = nil, nil
+}
+
+func (tm *taskManager) inFlight() bool { return tm.req != nil }
+
+// queue adds an initiator task to run when the window is free.
+func (sa *SA) queue(t task) { sa.tm.queued = append(sa.tm.queued, t) }
+
+// exchangeFor chooses the exchange for the next request from the SA's state
+// and the tasks it carries (RFC 7296 §1.2-§1.4).
+func (sa *SA) exchangeFor(tasks []task) wire.ExchangeType {
+	switch sa.state {
+	case stateCreated:
+		return wire.IKE_SA_INIT
+	case stateInitDone:
+		return wire.IKE_AUTH
+	}
+	if len(tasks) > 0 && tasks[0].kind() == kindChildCreate {
+		return wire.CREATE_CHILD_SA
+	}
+	return wire.INFORMATIONAL
+}
+
+// initiate starts the next exchange if the window is free (window size 1).
+func (sa *SA) initiate(now time.Time, out *Output) {
+	tm := &sa.tm
+	if tm.inFlight() || sa.state == stateDead {
+		return
+	}
+	if len(tm.active) == 0 {
+		if len(tm.queued) == 0 {
+			return
+		}
+		if sa.state < stateEstablished {
+			// IKE_SA_INIT and IKE_AUTH tasks run together: a task may
+			// span both exchanges (RFC 7296 §1.2).
+			for _, t := range tm.queued {
+				tm.active = insertTask(tm.active, t)
+			}
+			tm.queued = nil
+		} else {
+			tm.active = []task{tm.queued[0]}
+			tm.queued = tm.queued[1:]
+		}
+	}
+	tm.exch = sa.exchangeFor(tm.active)
+	m := msgOut{exch: tm.exch}
+	kept := tm.active[:0]
+	for _, t := range tm.active {
+		st, err := t.build(sa, &m)
+		if err != nil {
+			sa.fail(out, err)
+			return
+		}
+		if st != done {
+			kept = append(kept, t)
+		}
+	}
+	tm.active = kept
+	b, err := sa.encode(tm.exch, false, tm.nextMID, m.payloads)
+	if err != nil {
+		sa.fail(out, err)
+		return
+	}
+	if tm.exch == wire.IKE_SA_INIT {
+		sa.initReq = b
+	}
+	tm.req, tm.sends = b, 1
+	tm.retryAt = now.Add(tm.schedule.delay(0))
+	sa.send(out, b)
+}
+
+// fail ends the SA after a fatal task error.
+func (sa *SA) fail(out *Output, err error) {
+	reason := err.Error()
+	var ne *notifyError
+	if errors.As(err, &ne) {
+		reason = ne.notify.String()
+	}
+	sa.log().Info("ike: IKE SA failed", append(sa.logAttrs(), "err", err)...)
+	sa.destroy(out, reason)
+}
+
+func (sa *SA) send(out *Output, b []byte) {
+	out.Datagrams = append(out.Datagrams, Datagram{Src: sa.local, Dst: sa.remote, Data: b})
+}
+
+// encode lays out a message of this SA; IKE_SA_INIT goes in clear, every
+// other exchange inside an SK payload (RFC 7296 §3.14).
+func (sa *SA) encode(exch wire.ExchangeType, response bool, mid uint32, ps []wire.Payload) ([]byte, error) {
+	m := wire.Message{Header: wire.Header{
+		SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exch, MessageID: mid,
+	}}
+	if sa.initiator {
+		m.Header.Flags |= wire.FlagInitiator
+	}
+	if response {
+		m.Header.Flags |= wire.FlagResponse
+	}
+	if exch == wire.IKE_SA_INIT {
+		m.Payloads = ps
+		return m.Encode(nil)
+	}
+	if sa.prot == nil {
+		return nil, errors.New("ike: no keys to protect " + exch.String())
+	}
+	m.Inner = ps
+	return m.Encode(sa.prot)
+}
+
+// handle takes one parsed message addressed to this SA. It validates flags
+// and message IDs (RFC 7296 §2.2, §2.3), answers retransmitted requests from
+// the response cache without reprocessing, decrypts, and hands the message
+// to the tasks.
+func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, out *Output) {
+	st := &sa.ep.stats
+	h := &m.Header
+	// The I bit says the sender is the original initiator (RFC 7296 §3.1).
+	if h.Flags.Initiator() == sa.initiator {
+		st.DroppedFlags++
+		return
+	}
+	tm := &sa.tm
+	if h.IsResponse() {
+		if !tm.inFlight() || h.MessageID != tm.nextMID || h.Exchange != tm.exch {
+			st.DroppedWindow++ // late duplicate, replay or unsolicited
+			return
+		}
+		in, ok := sa.open(m, src, dst)
+		if !ok {
+			return
+		}
+		sa.processResponse(now, in, out)
+		return
+	}
+	// A request.
+	if tm.peerMID > 0 && h.MessageID == tm.peerMID-1 && tm.resp != nil {
+		if h.Exchange != wire.IKE_SA_INIT {
+			if _, ok := sa.open(m, src, dst); !ok {
+				return
+			}
+		}
+		// RFC 7296 §2.1: a retransmitted request is answered with the
+		// same response, not processed again.
+		st.Retransmits++
+		out.Datagrams = append(out.Datagrams, Datagram{Src: dst, Dst: src, Data: tm.resp})
+		return
+	}
+	if h.MessageID != tm.peerMID {
+		st.DroppedWindow++
+		return
+	}
+	if !sa.requestAllowed(h.Exchange) {
+		st.DroppedState++
+		return
+	}
+	in, ok := sa.open(m, src, dst)
+	if !ok {
+		return
+	}
+	if h.Exchange != wire.IKE_SA_INIT {
+		// RFC 7296 §2.23: follow the peer to the address of its latest
+		// authenticated request (NAT mapping changes, move to 4500).
+		sa.local, sa.remote = dst, src
+	}
+	sa.processRequest(now, in, out)
+}
+
+// requestAllowed: IKE_SA_INIT only first, IKE_AUTH only after it, other
+// exchanges only on an established SA (RFC 7296 §1.2, §2.2).
+func (sa *SA) requestAllowed(x wire.ExchangeType) bool {
+	switch sa.state {
+	case stateCreated:
+		return x == wire.IKE_SA_INIT
+	case stateInitDone:
+		return x == wire.IKE_AUTH
+	case stateEstablished, stateDeleting:
+		return x == wire.INFORMATIONAL || x == wire.CREATE_CHILD_SA
+	}
+	return false
+}
+
+// open decrypts a protected message; failures are dropped and counted
+// (RFC 7296 §2.21.2: no answer to a message that does not verify).
+func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort) (*msgIn, bool) {
+	in := &msgIn{hdr: m.Header, raw: m.Raw(), src: src, dst: dst}
+	if m.Header.Exchange == wire.IKE_SA_INIT {
+		if m.Encrypted() != nil {
+			sa.ep.stats.DroppedMalformed++
+			return nil, false
+		}
+		in.payloads = m.Payloads
+		// The IKE_SA_INIT octets are signed in IKE_AUTH (RFC 7296 §2.15).
+		if m.Header.IsResponse() {
+			sa.initResp = in.raw
+		} else {
+			sa.initReq = in.raw
+		}
+		return in, true
+	}
+	if sa.prot == nil || m.Encrypted() == nil {
+		sa.ep.stats.DroppedMalformed++
+		return nil, false
+	}
+	if err := m.Open(sa.prot); err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			sa.ep.stats.DroppedICV++
+		} else {
+			sa.ep.stats.DroppedMalformed++
+		}
+		return nil, false
+	}
+	in.payloads = m.Inner
+	return in, true
+}
+
+func (sa *SA) processResponse(now time.Time, in *msgIn, out *Output) {
+	tm := &sa.tm
+	kept := tm.active[:0:0]
+	for i, t := range tm.active {
+		st, err := t.process(sa, in)
+		if err != nil {
+			sa.fail(out, err)
+			return
+		}
+		if st == retry {
+			// RFC 7296 §2.6, §1.2: send IKE_SA_INIT again (message ID
+			// 0); the other tasks have not seen the error response.
+			tm.req = nil
+			sa.initiate(now, out)
+			return
+		}
+		if st == needMore {
+			kept = append(kept, tm.active[i])
+		}
+	}
+	tm.active = kept
+	tm.req = nil
+	tm.nextMID++
+	if in.hdr.Exchange == wire.IKE_AUTH && sa.state == stateEstablished {
+		sa.authDone()
+	}
+	if sa.state == stateDead {
+		return
+	}
+	sa.initiate(now, out)
+}
+
+func (sa *SA) processRequest(now time.Time, in *msgIn, out *Output) {
+	tm := &sa.tm
+	if len(tm.passive) == 0 {
+		tm.passive = responderTasks(sa, in)
+		if len(tm.passive) == 0 {
+			sa.ep.stats.DroppedState++
+			return
+		}
+	}
+	resp := msgOut{exch: in.hdr.Exchange, response: true}
+	var failure error
+	for _, t := range tm.passive {
+		if _, err := t.process(sa, in); err != nil {
+			failure = err
+			break
+		}
+	}
+	if failure == nil {
+		kept := tm.passive[:0:0]
+		for _, t := range tm.passive {
+			st, err := t.build(sa, &resp)
+			if err != nil {
+				failure = err
+				break
+			}
+			if st != done {
+				kept = append(kept, t)
+			}
+		}
+		tm.passive = kept
+	}
+	if failure != nil {
+		// Answer with the error notification alone (RFC 7296 §2.21).
+		resp.payloads = resp.payloads[:0]
+		var ne *notifyError
+		if errors.As(failure, &ne) {
+			resp.notify(ne.notify, ne.data)
+		} else {
+			resp.notify(wire.INVALID_SYNTAX, nil)
+		}
+		if in.hdr.Exchange == wire.IKE_SA_INIT {
+			sa.spiR = 0 // no state kept: the error carries no responder SPI
+		}
+	}
+	b, err := sa.encode(in.hdr.Exchange, true, in.hdr.MessageID, resp.payloads)
+	if err == nil {
+		if in.hdr.Exchange == wire.IKE_SA_INIT {
+			sa.initResp = b
+		}
+		tm.resp = b
+		tm.peerMID++
+		out.Datagrams = append(out.Datagrams, Datagram{Src: in.dst, Dst: in.src, Data: b})
+	}
+	if failure != nil {
+		sa.fail(out, failure)
+		return
+	}
+	if in.hdr.Exchange == wire.IKE_AUTH && sa.state == stateEstablished {
+		sa.authDone()
+	}
+	if err != nil {
+		sa.fail(out, err)
+		return
+	}
+	if sa.state == stateDeleting && len(tm.passive) == 0 && in.hdr.Exchange == wire.INFORMATIONAL {
+		sa.destroy(out, "deleted-by-peer")
+		return
+	}
+	sa.initiate(now, out)
+}
+
+// responderTasks creates the responder's tasks for a request that starts an
+// exchange (RFC 7296 §1): the SA_INIT/AUTH pair, or INFORMATIONAL.
+func responderTasks(sa *SA, in *msgIn) []task {
+	switch in.hdr.Exchange {
+	case wire.IKE_SA_INIT:
+		return []task{&ikeInit{}, &natd{}, &features{}, &auth{}, &childCreate{}}
+	case wire.INFORMATIONAL:
+		for _, p := range in.payloads {
+			if d, ok := p.(*wire.Delete); ok && d.Protocol == wire.ProtoIKE {
+				return []task{&ikeDelete{}}
+			}
+		}
+		return []task{&info{}}
+	case wire.CREATE_CHILD_SA:
+		return []task{&info{}}
+	}
+	return nil
+}
+
+// onTimer retransmits or gives up (RFC 7296 §2.1, §2.4) and expires
+// half-open responder SAs.
+func (sa *SA) onTimer(now time.Time, out *Output) {
+	tm := &sa.tm
+	if tm.inFlight() && !now.Before(tm.retryAt) {
+		if tm.sends > tm.schedule.Tries {
+			sa.log().Info("ike: giving up after retransmissions", append(sa.logAttrs(), "exchange", tm.exch, "sends", tm.sends)...)
+			sa.destroy(out, "timeout")
+			return
+		}
+		tm.retryAt = now.Add(tm.schedule.delay(tm.sends))
+		tm.sends++
+		sa.ep.stats.Retransmitted++
+		sa.send(out, tm.req)
+	}
+	if !sa.initiator && sa.state < stateEstablished && !now.Before(sa.created.Add(sa.ep.cfg.HalfOpenTimeout)) {
+		sa.destroy(out, "half-open timeout")
+	}
+}
+
+// nextDeadline is when onTimer must run next; zero when nothing is pending.
+func (sa *SA) nextDeadline() time.Time {
+	var d time.Time
+	if sa.tm.inFlight() {
+		d = sa.tm.retryAt
+	}
+	if !sa.initiator && sa.state < stateEstablished {
+		h := sa.created.Add(sa.ep.cfg.HalfOpenTimeout)
+		if d.IsZero() || h.Before(d) {
+			d = h
+		}
+	}
+	return d
+}
