@@ -290,3 +290,32 @@ func TestMLKEMKnownAnswers(t *testing.T) {
 		t.Fatalf("ran %d ML-KEM vectors", ran)
 	}
 }
+
+// FuzzKEPeerData: arbitrary peer KE data never panics Shared or Respond,
+// and whatever is accepted has the descriptor's lengths.
+func FuzzKEPeerData(f *testing.F) {
+	f.Add([]byte{1, 2, 3}, uint8(0))
+	methods := KEMethods()
+	states := make([]KEState, len(methods))
+	for i, m := range methods {
+		st, err := m.Initiate()
+		if err != nil {
+			f.Fatal(err)
+		}
+		states[i] = st
+		f.Add(make([]byte, m.ResponderLen), uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, peer []byte, which uint8) {
+		i := int(which) % len(methods)
+		m := methods[i]
+		if z, err := states[i].Shared(peer); err == nil && len(z) != m.SharedLen {
+			t.Fatalf("%v: %d-octet secret", m, len(z))
+		}
+		if m.ID == wire.KEMODP8192 || m.ID == wire.KEMODP6144 {
+			return // keep the fuzzer fast
+		}
+		if data, z, err := m.Respond(peer); err == nil && (len(data) != m.ResponderLen || len(z) != m.SharedLen) {
+			t.Fatalf("%v: Respond lengths %d %d", m, len(data), len(z))
+		}
+	})
+}
