@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -51,11 +54,16 @@ func roundTripChain(t *testing.T, typ PayloadType, body []byte) {
 
 // payloadSeeds returns the bodies of every payload of type typ found in the
 // hand-written cases and the capture messages.
-func payloadSeeds(f *testing.F, typ PayloadType) [][]byte {
+func payloadSeeds(f testing.TB, typ PayloadType) [][]byte {
 	var seeds [][]byte
 	for _, tc := range payloadCases {
 		if tc.p.Type() == typ {
 			seeds = append(seeds, tc.p.AppendBody(nil))
+		}
+	}
+	for _, p := range append(authRequest().Inner, bigAuthRequest().Inner[1]) {
+		if p.Type() == typ {
+			seeds = append(seeds, p.AppendBody(nil))
 		}
 	}
 	for _, m := range seedMessages(f) {
@@ -72,33 +80,108 @@ func payloadSeeds(f *testing.F, typ PayloadType) [][]byte {
 	return seeds
 }
 
-func fuzzPayload(f *testing.F, typ PayloadType, extra ...[]byte) {
-	for _, s := range append(payloadSeeds(f, typ), extra...) {
+// payloadTargets maps each per-payload fuzz target to its payload type
+// and any extra seeds.
+var payloadTargets = map[string]struct {
+	typ   PayloadType
+	extra func(testing.TB) [][]byte
+}{
+	"FuzzPayloadSA":      {PayloadSA, func(tb testing.TB) [][]byte { return [][]byte{saInitRequest(tb)[HeaderLen+4 : HeaderLen+48]} }},
+	"FuzzPayloadKE":      {PayloadKE, nil},
+	"FuzzPayloadIDi":     {PayloadIDi, nil},
+	"FuzzPayloadIDr":     {PayloadIDr, nil},
+	"FuzzPayloadCERT":    {PayloadCERT, nil},
+	"FuzzPayloadCERTREQ": {PayloadCERTREQ, nil},
+	"FuzzPayloadAUTH":    {PayloadAUTH, nil},
+	"FuzzPayloadNonce":   {PayloadNonce, nil},
+	"FuzzPayloadN":       {PayloadN, nil},
+	"FuzzPayloadD":       {PayloadD, nil},
+	"FuzzPayloadV":       {PayloadV, nil},
+	"FuzzPayloadTSi":     {PayloadTSi, nil},
+	"FuzzPayloadTSr":     {PayloadTSr, nil},
+	"FuzzPayloadSK":      {PayloadSK, func(testing.TB) [][]byte { return [][]byte{{1, 2, 3}} }},
+	"FuzzPayloadCP":      {PayloadCP, nil},
+	"FuzzPayloadEAP":     {PayloadEAP, nil},
+	"FuzzPayloadSKF":     {PayloadSKF, func(testing.TB) [][]byte { return [][]byte{{0, 2, 0, 3, 9, 9}} }},
+	"FuzzPayloadUnknown": {PayloadType(77), func(testing.TB) [][]byte { return [][]byte{{1}} }},
+}
+
+// targetSeeds returns the seeds of a fuzz target.
+func targetSeeds(tb testing.TB, target string) [][]byte {
+	if target == "FuzzMessage" {
+		return seedMessages(tb)
+	}
+	pt, ok := payloadTargets[target]
+	if !ok {
+		tb.Fatalf("unknown fuzz target %s", target)
+	}
+	seeds := payloadSeeds(tb, pt.typ)
+	if pt.extra != nil {
+		seeds = append(seeds, pt.extra(tb)...)
+	}
+	return seeds
+}
+
+func fuzzPayload(f *testing.F, target string) {
+	for _, s := range targetSeeds(f, target) {
 		f.Add(s)
 	}
+	typ := payloadTargets[target].typ
 	f.Fuzz(func(t *testing.T, body []byte) { roundTripChain(t, typ, body) })
 }
 
-func FuzzPayloadSA(f *testing.F) {
-	fuzzPayload(f, PayloadSA, saInitRequest(f)[HeaderLen+4:HeaderLen+48])
+func FuzzPayloadSA(f *testing.F)      { fuzzPayload(f, "FuzzPayloadSA") }
+func FuzzPayloadKE(f *testing.F)      { fuzzPayload(f, "FuzzPayloadKE") }
+func FuzzPayloadIDi(f *testing.F)     { fuzzPayload(f, "FuzzPayloadIDi") }
+func FuzzPayloadIDr(f *testing.F)     { fuzzPayload(f, "FuzzPayloadIDr") }
+func FuzzPayloadCERT(f *testing.F)    { fuzzPayload(f, "FuzzPayloadCERT") }
+func FuzzPayloadCERTREQ(f *testing.F) { fuzzPayload(f, "FuzzPayloadCERTREQ") }
+func FuzzPayloadAUTH(f *testing.F)    { fuzzPayload(f, "FuzzPayloadAUTH") }
+func FuzzPayloadNonce(f *testing.F)   { fuzzPayload(f, "FuzzPayloadNonce") }
+func FuzzPayloadN(f *testing.F)       { fuzzPayload(f, "FuzzPayloadN") }
+func FuzzPayloadD(f *testing.F)       { fuzzPayload(f, "FuzzPayloadD") }
+func FuzzPayloadV(f *testing.F)       { fuzzPayload(f, "FuzzPayloadV") }
+func FuzzPayloadTSi(f *testing.F)     { fuzzPayload(f, "FuzzPayloadTSi") }
+func FuzzPayloadTSr(f *testing.F)     { fuzzPayload(f, "FuzzPayloadTSr") }
+func FuzzPayloadSK(f *testing.F)      { fuzzPayload(f, "FuzzPayloadSK") }
+func FuzzPayloadCP(f *testing.F)      { fuzzPayload(f, "FuzzPayloadCP") }
+func FuzzPayloadEAP(f *testing.F)     { fuzzPayload(f, "FuzzPayloadEAP") }
+func FuzzPayloadSKF(f *testing.F)     { fuzzPayload(f, "FuzzPayloadSKF") }
+func FuzzPayloadUnknown(f *testing.F) { fuzzPayload(f, "FuzzPayloadUnknown") }
+
+// TestWriteFuzzSeeds writes every target's seeds into
+// testdata/fuzz/<Target>/ in the go fuzz corpus format. Run with
+// WIRE_WRITE_SEEDS=1 after changing the seeds.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("WIRE_WRITE_SEEDS") == "" {
+		t.Skip("set WIRE_WRITE_SEEDS=1 to rewrite testdata/fuzz seeds")
+	}
+	targets := []string{"FuzzMessage"}
+	for name := range payloadTargets {
+		targets = append(targets, name)
+	}
+	for _, target := range targets {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range targetSeeds(t, target) {
+			sum := seedName(s)
+			data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, "seed-"+sum), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
-func FuzzPayloadKE(f *testing.F)      { fuzzPayload(f, PayloadKE) }
-func FuzzPayloadIDi(f *testing.F)     { fuzzPayload(f, PayloadIDi) }
-func FuzzPayloadIDr(f *testing.F)     { fuzzPayload(f, PayloadIDr) }
-func FuzzPayloadCERT(f *testing.F)    { fuzzPayload(f, PayloadCERT) }
-func FuzzPayloadCERTREQ(f *testing.F) { fuzzPayload(f, PayloadCERTREQ) }
-func FuzzPayloadAUTH(f *testing.F)    { fuzzPayload(f, PayloadAUTH) }
-func FuzzPayloadNonce(f *testing.F)   { fuzzPayload(f, PayloadNonce) }
-func FuzzPayloadN(f *testing.F)       { fuzzPayload(f, PayloadN) }
-func FuzzPayloadD(f *testing.F)       { fuzzPayload(f, PayloadD) }
-func FuzzPayloadV(f *testing.F)       { fuzzPayload(f, PayloadV) }
-func FuzzPayloadTSi(f *testing.F)     { fuzzPayload(f, PayloadTSi) }
-func FuzzPayloadTSr(f *testing.F)     { fuzzPayload(f, PayloadTSr) }
-func FuzzPayloadSK(f *testing.F)      { fuzzPayload(f, PayloadSK, []byte{1, 2, 3}) }
-func FuzzPayloadCP(f *testing.F)      { fuzzPayload(f, PayloadCP) }
-func FuzzPayloadEAP(f *testing.F)     { fuzzPayload(f, PayloadEAP) }
-func FuzzPayloadSKF(f *testing.F)     { fuzzPayload(f, PayloadSKF, []byte{0, 2, 0, 3, 9, 9}) }
-func FuzzPayloadUnknown(f *testing.F) { fuzzPayload(f, PayloadType(77), []byte{1}) }
+
+// seedName names a seed file by its content without importing crypto: an
+// FNV-64a hash is enough to tell seeds apart.
+func seedName(b []byte) string {
+	h := fnv.New64a()
+	h.Write(b)
+	return fmt.Sprintf("%016x", h.Sum64())
+}
 
 // seedMessages returns whole messages: the hand-checked IKE_SA_INIT, the
 // captures, and protected/fragmented messages built with the test protector.
