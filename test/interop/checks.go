@@ -67,11 +67,12 @@ func (s *Scenario) Initiate(n Node, child string, timeout time.Duration) {
 	s.Logf("%s initiated %s in %.0f ms", n.Name(), child, float64(time.Since(t0).Microseconds())/1000)
 }
 
-// RequirePing pings dst from src in ns, 5 per second and bounded by
-// count/5+3 seconds, and fails unless at least min of count replies come back.
-func (s *Scenario) RequirePing(ns *Netns, src, dst netip.Addr, count, min int) PingResult {
+// RequirePing pings dst from src in ns, interval apart and bounded by
+// count*interval + 3 s, and fails unless at least min of count replies
+// come back.
+func (s *Scenario) RequirePing(ns *Netns, src, dst netip.Addr, count, min int, interval time.Duration) PingResult {
 	s.t.Helper()
-	r, err := ns.Ping(src, dst, count, 200*time.Millisecond, time.Duration(count/5+3)*time.Second)
+	r, err := ns.Ping(src, dst, count, interval, time.Duration(count)*interval+3*time.Second)
 	if err != nil {
 		s.Fatalf("%v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,7 +68,7 @@ func (l *Link) SetLoss(percent int) {
 			rules += fmt.Sprintf(`table netdev %s {
 	chain in {
 		type filter hook ingress device %q priority filter; policy accept;
-		numgen random mod 100 < %d drop
+		numgen random mod 100 < %d counter drop
 	}
 }
 `, table, e.dev, percent)
@@ -75,4 +77,29 @@ func (l *Link) SetLoss(percent int) {
 			l.A.s.Fatalf("%v", err)
 		}
 	}
+}
+
+var nftCounter = regexp.MustCompile(`counter packets (\d+)`)
+
+// Dropped returns how many packets the loss rules of the link have dropped
+// so far, both ends together.
+func (l *Link) Dropped() (int, error) {
+	total := 0
+	for _, e := range []struct {
+		ns  *Netns
+		dev string
+	}{{l.A, l.IfA}, {l.B, l.IfB}} {
+		table := "pi_loss_" + strings.ReplaceAll(e.dev, "-", "_")
+		out, err := e.ns.Run(10*time.Second, "nft", "list", "table", "netdev", table)
+		if err != nil {
+			return 0, err
+		}
+		m := nftCounter.FindStringSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("interop: no loss counter in %s table %s", e.ns.Name, table)
+		}
+		n, _ := strconv.Atoi(m[1])
+		total += n
+	}
+	return total, nil
 }

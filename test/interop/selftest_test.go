@@ -54,7 +54,7 @@ func TestSelfPSKSiteToSite(t *testing.T) {
 	capture := s.StartCapture(topo.B, "eth0", "link")
 
 	s.Initiate(a, ca.ChildName(), 20*time.Second)
-	s.RequirePing(topo.A, topo.LanA, topo.LanB, 10, 10)
+	s.RequirePing(topo.A, topo.LanA, topo.LanB, 20, 19, 50*time.Millisecond)
 	saA := s.WaitEstablished(a, "s2s", ca.ChildName(), 5*time.Second)
 	saB := s.WaitEstablished(b, "s2s", cb.ChildName(), 5*time.Second)
 	if !saA.Initiator || saB.Initiator {
@@ -141,7 +141,7 @@ func TestSelfRoadWarriorNAT(t *testing.T) {
 	outside := s.StartCapture(topo.GW, "eth0", "outside")
 
 	s.Initiate(rw, rwConn.ChildName(), 20*time.Second)
-	s.RequirePing(topo.RW, topo.LanRW, topo.LanGW, 10, 10)
+	s.RequirePing(topo.RW, topo.LanRW, topo.LanGW, 20, 19, 50*time.Millisecond)
 	time.Sleep(2500 * time.Millisecond) // at least two keepalive intervals, idle
 
 	saRW := s.WaitEstablished(rw, "rw", rwConn.ChildName(), 5*time.Second)
@@ -204,10 +204,17 @@ func TestSelfLossDuringSetup(t *testing.T) {
 	for i := 0; i < rounds; i++ {
 		s.Initiate(a, ca.ChildName(), 30*time.Second)
 		s.WaitEstablished(b, "s2s", cb.ChildName(), 10*time.Second)
-		s.RequirePing(topo.A, topo.LanA, topo.LanB, 10, 5)
+		s.RequirePing(topo.A, topo.LanA, topo.LanB, 20, 10, 50*time.Millisecond)
 		if err := a.Terminate(s.ctx(20*time.Second), "s2s"); err != nil {
 			s.Fatalf("round %d: %v", i+1, err)
 		}
+	}
+	dropped, err := topo.Link.Dropped()
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	if dropped == 0 {
+		s.Fatalf("the 5%% loss rules dropped nothing: the scenario did not test loss")
 	}
 	topo.Link.SetLoss(0)
 	r := s.CheckCapture(capture, a, b)
@@ -220,5 +227,5 @@ func TestSelfLossDuringSetup(t *testing.T) {
 	if inits < rounds {
 		s.Fatalf("capture: %d IKE_SA_INIT requests for %d setups", inits, rounds)
 	}
-	s.Logf("%d setups under 5%% loss: %d IKE messages on the wire, %d IKE_SA_INIT requests", rounds, len(r.IKE), inits)
+	s.Logf("%d setups under 5%% loss: %d packets dropped, %d IKE messages on the wire, %d IKE_SA_INIT requests", rounds, dropped, len(r.IKE), inits)
 }
