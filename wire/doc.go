@@ -10,17 +10,30 @@
 // # Messages
 //
 //	m, err := wire.Parse(datagram)     // header + unencrypted payloads; SK/SKF kept as ciphertext
-//	err = m.Open(protector)            // SK: decrypt, parse inner payloads into m.Inner
-//	plain, err := m.OpenFragment(p)    // SKF: decrypt one fragment, feed a Reassembler
-//	err = wire.CheckRules(m)           // payload rules of the exchange (outer and inner)
+//	err = m.Open(protector)            // SK: check ICV, decrypt, parse inner payloads into m.Inner
+//	err = wire.CheckRules(m)           // payload rules of the exchange and direction (outer and inner)
+//	log.Print(m)                       // "IKE_AUTH request 1 [ SK { IDi AUTH SA TSi TSr } ]"
 //
 //	out := &wire.Message{Header: h, Inner: []wire.Payload{&wire.ID{...}, &wire.Auth{...}}}
-//	b, err := out.Encode(protector)    // lays out the message and seals the SK payload
-//	frags, err := out.EncodeFragments(protector, 1280) // RFC 7383 SKF fragments
+//	b, err := out.Encode(protector)    // lays out the message and seals the SK payload in place
+//	frags, err := out.EncodeFragments(protector, 1252) // RFC 7383 SKF fragments, each sealed
+//
+// Fragments (RFC 7383): parse each datagram, m.OpenFragment(p) returns its
+// plaintext, and a Reassembler (NewReassembler(maxFragments, maxBytes), one
+// per IKE SA, no clock: call Forget on timeout) returns the complete message
+// with Inner filled once every fragment has arrived.
 //
 // Header.NextPayload and Header.Length are computed by Encode. Payloads of a
 // parsed message alias the message's private copy of the datagram (never the
-// caller's buffer); Message.Raw returns that copy for AUTH computations.
+// caller's buffer); Message.Raw returns that copy for AUTH computations
+// (RFC 7296 §2.15).
+//
+// The payload rules (RulesFor, CheckRules) are a declarative table per
+// exchange (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL,
+// IKE_INTERMEDIATE, IKE_FOLLOWUP_KE, IKE_SESSION_RESUME) and direction:
+// allowed payloads with minimum and maximum counts, which may appear outside
+// SK, which must appear together, and which notifications form an error
+// reply on their own.
 //
 // # Payloads
 //

@@ -37,3 +37,33 @@ func TestRegistryStrings(t *testing.T) {
 		t.Error("flag predicates")
 	}
 }
+
+func TestMessageString(t *testing.T) {
+	m := saInitRequestMessage()
+	want := "IKE_SA_INIT request 0 [ SA KE No N(NAT_DETECTION_SOURCE_IP) N(IKEV2_FRAGMENTATION_SUPPORTED) ]"
+	if got := m.String(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	a := authRequest()
+	if got, want := a.String(), "IKE_AUTH request 1 [ SK { IDi AUTH SA TSi TSr } ]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	p := &xorProtector{key: 3}
+	b, _ := a.Encode(p)
+	parsed, _ := Parse(b)
+	if got, want := parsed.String(), "IKE_AUTH request 1 [ SK ]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	parsed.Open(p)
+	if got, want := parsed.String(), "IKE_AUTH request 1 [ SK { IDi AUTH SA TSi TSr } ]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	frags, _ := bigAuthRequest().EncodeFragments(p, 500)
+	f, _ := Parse(frags[1])
+	if got := f.String(); got != "IKE_AUTH request 1 [ SKF(2/"+itoa(len(frags))+") ]" {
+		t.Errorf("fragment: %q", got)
+	}
+	if got := PayloadName(&RawPayload{PType: 99, Critical: true}); got != "PAYLOAD(99)!" {
+		t.Errorf("%q", got)
+	}
+}

@@ -153,7 +153,9 @@ func CheckRules(m *Message) error {
 			}
 			return errSyntax("%v payload not allowed in %v %s", t, h.Exchange, dir)
 		}
-		if outer && !rule.Plain {
+		// Outside SK only payloads marked Plain, and in a protected exchange
+		// only when there is no SK payload at all (RFC 7296 §1.5 errors).
+		if outer && (!rule.Plain || (r.Protected && protected)) {
 			return errSyntax("%v payload outside SK in %v %s", t, h.Exchange, dir)
 		}
 		counts[t]++

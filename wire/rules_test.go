@@ -67,6 +67,7 @@ func TestCheckRules(t *testing.T) {
 		{"liveness", INFORMATIONAL, false, []Payload{sk}, nil, ""},
 		{"delete", INFORMATIONAL, false, []Payload{sk}, []Payload{&Delete{Protocol: ProtoESP, SPIs: []uint32{1}}, &Delete{Protocol: ProtoAH}}, ""},
 		{"unprotected INVALID_IKE_SPI", INFORMATIONAL, true, []Payload{n(INVALID_IKE_SPI)}, nil, ""},
+		{"unprotected N next to SK", INFORMATIONAL, false, []Payload{n(INITIAL_CONTACT), sk}, nil, "outside SK"},
 		{"unprotected delete", INFORMATIONAL, false, []Payload{&Delete{Protocol: ProtoIKE}}, nil, "outside SK"},
 		{"informational SA", INFORMATIONAL, false, []Payload{sk}, []Payload{sa}, "SA payload not allowed"},
 		{"informational empty unprotected", INFORMATIONAL, false, nil, nil, "without an SK"},
