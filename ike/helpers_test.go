@@ -3,9 +3,9 @@ package ike
 import (
 	"bytes"
 	"log/slog"
-	"os"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
