@@ -36,6 +36,14 @@ func (ep *Endpoint) HandleDatagram(now time.Time, src, dst netip.AddrPort, data 
 	}
 	sa := ep.sas[spi]
 	if sa == nil {
+		other := h.SPIr
+		if h.Flags.Initiator() {
+			other = h.SPIi
+		}
+		if o := ep.sas[other]; o != nil && o.spiI == h.SPIi && o.spiR == h.SPIr {
+			ep.stats.DroppedFlags++ // our SA, but the I flag names the wrong side
+			return
+		}
 		ep.stats.DroppedUnknownSPI++
 		if !h.IsResponse() && m.Encrypted() != nil {
 			ep.invalidSPI(now, m, src, dst, out)
