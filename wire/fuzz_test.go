@@ -61,7 +61,7 @@ func payloadSeeds(f testing.TB, typ PayloadType) [][]byte {
 			seeds = append(seeds, tc.p.AppendBody(nil))
 		}
 	}
-	for _, p := range append(authRequest().Inner, bigAuthRequest().Inner[1]) {
+	for _, p := range append(append(authRequest().Inner, bigAuthRequest().Inner[1]), capturedInner(f)...) {
 		if p.Type() == typ {
 			seeds = append(seeds, p.AppendBody(nil))
 		}
@@ -196,6 +196,14 @@ func seedMessages(tb testing.TB) [][]byte {
 	p := nullProtector{}
 	if b, err := authRequest().Encode(p); err == nil {
 		out = append(out, b)
+	}
+	// The captured IKE_AUTH contents, re-sealed with the copying protector.
+	inner := capturedInner(tb)
+	for _, cut := range []int{9, len(inner)} { // request (9 payloads), then all
+		m := &Message{Header: Header{SPIi: 1, SPIr: 2, Exchange: IKE_AUTH, MessageID: 1}, Inner: inner[:cut]}
+		if b, err := m.Encode(p); err == nil {
+			out = append(out, b)
+		}
 	}
 	if frags, err := bigAuthRequest().EncodeFragments(p, 1000); err == nil {
 		out = append(out, frags[0], frags[len(frags)-1])
