@@ -1,0 +1,174 @@
+package ike
+
+import (
+	"crypto/x509/pkix"
+	"net/netip"
+	"testing"
+
+	"github.com/petrel-vpn/petrel/wire"
+)
+
+// establish runs the four messages and returns A's and B's final outputs.
+func (p *pair) establish(conn string) (uint64, *Output, *Output) {
+	p.t.Helper()
+	spi, req := p.initiate(conn)
+	resp := p.exchange(p.b, req)
+	auth := p.exchange(p.a, resp)
+	bout := p.deliver(p.b, auth)
+	bcopy := *bout
+	bcopy.Events = append([]Event(nil), bout.Events...)
+	bcopy.Ops = append([]ChildOp(nil), bout.Ops...)
+	if len(bout.Datagrams) != 1 {
+		p.t.Fatalf("responder sent %d datagrams to IKE_AUTH", len(bout.Datagrams))
+	}
+	aout := p.deliver(p.a, bout.Datagrams[0])
+	return spi, aout, &bcopy
+}
+
+// TestAuthFailedPSK: the PSKs differ.
+//
+//	A: HDR, SK{IDi, AUTH(psk "one"), SA, TSi, TSr}  -->
+//	B (psk "two"):                                 <--  HDR, SK{N(AUTHENTICATION_FAILED)}
+//
+// The notification says nothing about which part failed; B's log has the
+// reason. Both sides drop the SA.
+func TestAuthFailedPSK(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "one")
+	cb := mirror(ca)
+	cb.LocalAuth, cb.RemoteAuth = &PSK{Secret: []byte("two")}, &PSK{Secret: []byte("two")}
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	spi, req := p.initiate("gw")
+	resp := p.exchange(p.b, req)
+	auth := p.exchange(p.a, resp)
+	bout := p.deliver(p.b, auth)
+	if len(bout.Datagrams) != 1 || len(bout.Events) != 0 || len(bout.Ops) != 0 {
+		t.Fatalf("responder: %d datagrams, events %+v", len(bout.Datagrams), bout.Events)
+	}
+	asa := p.a.ep.SA(spi)
+	inner := innerOf(t, asa, bout.Datagrams[0])
+	if len(inner) != 1 || !hasNotify(inner, wire.AUTHENTICATION_FAILED) {
+		t.Fatalf("want lone N(AUTHENTICATION_FAILED), got %v", inner)
+	}
+	if p.b.ep.Len() != 0 || p.b.ep.HalfOpen() != 0 {
+		t.Fatal("responder kept the SA")
+	}
+	aout := p.deliver(p.a, bout.Datagrams[0])
+	ev := events(aout, EventIKEDown)
+	if len(ev) != 1 || ev[0].Reason != "AUTHENTICATION_FAILED" || p.a.ep.Len() != 0 {
+		t.Fatalf("initiator: %+v", aout.Events)
+	}
+}
+
+// TestAuthFailedResponderIdentity: B authenticates with the right PSK but
+// as an identity A does not expect; A refuses (its own check, no message).
+func TestAuthFailedResponderIdentity(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "k")
+	ca.RemoteID = IDFQDN("gw.example.net")
+	cb := mirror(ca)
+	cb.LocalID = IDFQDN("evil.example.net")
+	cb.RemoteID = Identity{}
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	_, aout, bout := p.establish("gw")
+	if len(events(bout, EventIKEUp)) != 1 {
+		t.Fatal("responder should be up (it cannot know)")
+	}
+	if ev := events(aout, EventIKEDown); len(ev) != 1 || ev[0].Reason != "AUTHENTICATION_FAILED" {
+		t.Fatalf("initiator accepted the wrong identity: %+v", aout.Events)
+	}
+}
+
+// TestIdentityTypes: IDi/IDr of every type cross and are matched.
+func TestIdentityTypes(t *testing.T) {
+	dn, err := IDDN(pkix.Name{CommonName: "alice", Organization: []string{"Petrel"}, Country: []string{"CH"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []Identity{
+		IDAddr(netip.MustParseAddr("192.0.2.1")),
+		IDAddr(netip.MustParseAddr("2001:db8::1")),
+		IDFQDN("a.example.com"),
+		IDEmail("alice@example.com"),
+		dn,
+		IDKeyID([]byte{0xde, 0xad, 0xbe, 0xef}),
+	}
+	for _, id := range ids {
+		t.Run(id.Type.String(), func(t *testing.T) {
+			ca := pskConn("gw", addrA, addrB, "k")
+			ca.LocalID = id
+			ca.RemoteID = IDFQDN("b.example.com")
+			cb := mirror(ca)
+			p := newPair(t, []*Connection{ca}, []*Connection{cb})
+			_, aout, bout := p.establish("gw")
+			up := events(bout, EventIKEUp)
+			if len(up) != 1 || !up[0].PeerID.Equal(id) {
+				t.Fatalf("responder saw %+v", bout.Events)
+			}
+			if aup := events(aout, EventIKEUp); len(aup) != 1 || aup[0].PeerID.String() != "b.example.com" {
+				t.Fatalf("initiator saw %+v", aout.Events)
+			}
+		})
+	}
+	if got := dn.String(); got != "CN=alice,O=Petrel,C=CH" {
+		t.Errorf("DN renders as %q", got)
+	}
+}
+
+// TestConnectionSelection: one responder, several connections on the same
+// address, each catches its own peers by identity (Cisco "match identity
+// remote", ASA tunnel-groups) and by the IDr the initiator asks for.
+//
+//	alice@example.com  -->  conn "users"     (RemoteID *@example.com, psk u)
+//	branch1.example.com -->  conn "branch1"  (RemoteID branch1.example.com, psk b1)
+//	branch2.example.com -->  conn "branches" (RemoteID *.example.com, psk b2)
+//	anyone, IDr=vpn2     -->  conn "vpn2"    (LocalID vpn2, psk v2)
+func TestConnectionSelection(t *testing.T) {
+	mk := func(name, psk string, remote Identity) *Connection {
+		c := pskConn(name, addrB, netip.AddrPort{}, psk)
+		c.LocalID, c.RemoteID = IDFQDN("vpn.example.com"), remote
+		return c
+	}
+	vpn2 := mk("vpn2", "v2", Identity{})
+	vpn2.LocalID = IDFQDN("vpn2.example.com")
+	responder := []*Connection{
+		mk("users", "u", IDEmail("*@example.com")),
+		mk("branches", "b2", IDFQDN("*.example.com")),
+		mk("branch1", "b1", IDFQDN("branch1.example.com")),
+		vpn2,
+	}
+	for _, tc := range []struct {
+		id      Identity
+		psk     string
+		idr     Identity
+		want    string
+		wantErr bool
+	}{
+		{IDEmail("alice@example.com"), "u", Identity{}, "users", false},
+		{IDFQDN("branch1.example.com"), "b1", Identity{}, "branch1", false},
+		{IDFQDN("branch2.example.com"), "b2", Identity{}, "branches", false},
+		{IDFQDN("branch2.example.com"), "b1", Identity{}, "", true}, // right conn, wrong PSK
+		{IDFQDN("x.other.org"), "v2", IDFQDN("vpn2.example.com"), "vpn2", false},
+		{IDFQDN("x.other.org"), "v2", Identity{}, "vpn2", false}, // only vpn2 (RemoteID any) matches
+		{IDFQDN("x.other.org"), "u", Identity{}, "", true},       // ... and its PSK is not "u"
+		{IDFQDN("branch1.example.com"), "b1", IDFQDN("vpn2.example.com"), "", true}, // IDr picks vpn2: PSK differs
+	} {
+		t.Run(tc.id.String()+"/"+tc.want, func(t *testing.T) {
+			ca := pskConn("gw", addrA, addrB, tc.psk)
+			ca.LocalID = tc.id
+			if !tc.idr.IsAny() {
+				ca.RemoteID, ca.SendIDr = tc.idr, true
+			}
+			p := newPair(t, []*Connection{ca}, responder)
+			_, _, bout := p.establish("gw")
+			up := events(bout, EventIKEUp)
+			if tc.wantErr {
+				if len(up) != 0 {
+					t.Fatalf("accepted as %q", up[0].Conn)
+				}
+				return
+			}
+			if len(up) != 1 || up[0].Conn != tc.want {
+				t.Fatalf("got %+v, want conn %q", bout.Events, tc.want)
+			}
+		})
+	}
+}
