@@ -147,8 +147,8 @@ func TestConnectionSelection(t *testing.T) {
 		{IDFQDN("branch2.example.com"), "b2", Identity{}, "branches", false},
 		{IDFQDN("branch2.example.com"), "b1", Identity{}, "", true}, // right conn, wrong PSK
 		{IDFQDN("x.other.org"), "v2", IDFQDN("vpn2.example.com"), "vpn2", false},
-		{IDFQDN("x.other.org"), "v2", Identity{}, "vpn2", false}, // only vpn2 (RemoteID any) matches
-		{IDFQDN("x.other.org"), "u", Identity{}, "", true},       // ... and its PSK is not "u"
+		{IDFQDN("x.other.org"), "v2", Identity{}, "vpn2", false},                    // only vpn2 (RemoteID any) matches
+		{IDFQDN("x.other.org"), "u", Identity{}, "", true},                          // ... and its PSK is not "u"
 		{IDFQDN("branch1.example.com"), "b1", IDFQDN("vpn2.example.com"), "", true}, // IDr picks vpn2: PSK differs
 	} {
 		t.Run(tc.id.String()+"/"+tc.want, func(t *testing.T) {
