@@ -18,12 +18,15 @@ type Capture struct {
 	p    *proc
 }
 
-// captureFilter keeps IKE, ESP-in-UDP, NAT keepalives and raw ESP.
-const captureFilter = "udp port 500 or udp port 4500 or esp"
+// captureFilter keeps IKE, ESP-in-UDP, NAT keepalives and raw ESP, and
+// the ICMP echo probes that show the capture is live.
+const captureFilter = "udp port 500 or udp port 4500 or esp or icmp"
 
 // StartCapture starts capturing dev in ns into results/<scenario>/<name>.pcap
-// and returns once dumpcap is listening. Stop it (or let cleanup do it)
-// before reading the file.
+// and returns once packets reach the file: dumpcap says "Capturing on"
+// before the kernel delivers anything, so the harness pings across the
+// link until the probe shows up. Stop it (or let cleanup do it) before
+// reading the file.
 func (s *Scenario) StartCapture(ns *Netns, dev, name string) *Capture {
 	s.t.Helper()
 	c := &Capture{Path: s.Path(name + ".pcap"), s: s}
@@ -39,13 +42,26 @@ func (s *Scenario) StartCapture(ns *Netns, dev, name string) *Capture {
 	for {
 		data, _ := os.ReadFile(logPath)
 		if strings.Contains(string(data), "Capturing on") {
-			return c
+			break
 		}
 		if !p.running() || time.Now().After(deadline) {
 			s.Fatalf("capture on %s/%s did not start: %s", ns.Name, dev, strings.TrimSpace(string(data)))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	peer, ok := s.linkPeer(ns, dev)
+	if !ok {
+		s.Fatalf("capture: %s/%s is not a link of this scenario", ns.Name, dev)
+	}
+	for time.Now().Before(deadline) {
+		_, _ = ns.Run(2*time.Second, "ping", "-n", "-q", "-c", "1", "-W", "1", peer.String())
+		if fi, err := os.Stat(c.Path); err == nil && fi.Size() > 24 { // more than the pcap file header
+			return c
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.Fatalf("capture on %s/%s: the probe ping never reached the file", ns.Name, dev)
+	return nil
 }
 
 // Stop ends the capture and waits until the file is complete.
@@ -53,8 +69,9 @@ func (c *Capture) Stop() error {
 	if c.p == nil {
 		return nil
 	}
-	// dumpcap flushes on SIGTERM; give it a moment for packets in flight.
-	time.Sleep(100 * time.Millisecond)
+	// libpcap hands packets to dumpcap in blocks retired by a timeout
+	// (TPACKET_V3); what sits in an unretired block at SIGTERM is lost.
+	time.Sleep(600 * time.Millisecond)
 	return c.p.stop(5 * time.Second)
 }
 

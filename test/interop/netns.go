@@ -137,6 +137,9 @@ func (s *Scenario) Connect(a *Netns, ifA string, addrA netip.Prefix, b *Netns, i
 		}
 	}
 	l := &Link{A: a, B: b, IfA: ifA, IfB: ifB, AddrA: addrA, AddrB: addrB}
+	s.mu.Lock()
+	s.links = append(s.links, l)
+	s.mu.Unlock()
 	// The link is usable once a ping crosses it (DAD and carrier are quick
 	// on veth, but not instant).
 	if _, err := a.Run(10*time.Second, "ping", "-n", "-q", "-c", "1", "-w", "5", addrB.Addr().String()); err != nil {
@@ -218,4 +221,20 @@ func removeStaleNetns() []string {
 		}
 	}
 	return removed
+}
+
+// linkPeer returns the address at the far end of the link whose end in ns
+// is dev.
+func (s *Scenario) linkPeer(ns *Netns, dev string) (netip.Addr, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.links {
+		if l.A == ns && l.IfA == dev {
+			return l.AddrB.Addr(), true
+		}
+		if l.B == ns && l.IfB == dev {
+			return l.AddrA.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
 }

@@ -29,7 +29,7 @@ type ProcessNode struct {
 	// folder before start (skipped when ConfigName is empty).
 	ConfigName string
 	Config     string
-	// Env adds environment variables.
+	// Env adds environment variables ("{dir}" and "{config}" expanded).
 	Env []string
 	// Ready returns nil once the daemon accepts commands; it is polled
 	// every 50 ms until Start's context ends. Nil means "still running
@@ -86,7 +86,10 @@ func (n *ProcessNode) Start(ctx context.Context) error {
 		argv = append(argv, n.expand(a))
 	}
 	cmd := n.ns.Command(context.Background(), argv...)
-	cmd.Env = append(os.Environ(), n.Env...)
+	cmd.Env = os.Environ()
+	for _, e := range n.Env {
+		cmd.Env = append(cmd.Env, n.expand(e))
+	}
 	cmd.Dir = n.dir
 	p, err := startProc(cmd, n.Logs()[0])
 	if err != nil {
@@ -152,7 +155,10 @@ func (n *ProcessNode) Exec(ctx context.Context, argv ...string) (string, error) 
 		argv[i] = n.expand(a)
 	}
 	cmd := n.ns.Command(ctx, argv...)
-	cmd.Env = append(os.Environ(), n.Env...)
+	cmd.Env = os.Environ()
+	for _, e := range n.Env {
+		cmd.Env = append(cmd.Env, n.expand(e))
+	}
 	cmd.Dir = n.dir
 	return runCmd(cmd)
 }

@@ -35,6 +35,7 @@ type Scenario struct {
 	cleanups []cleanup
 	reason   string
 	nodes    []Node
+	links    []*Link
 	extra    []string // more log files to search on failure
 }
 

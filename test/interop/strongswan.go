@@ -310,10 +310,32 @@ func (w *StrongSwan) ListSAs(ctx context.Context) ([]IKESA, error) {
 	if w.cmd == nil {
 		return nil, fmt.Errorf("interop: %s: not running", w.name)
 	}
+	sas, err := viciListSAs(ctx, w.cmd)
+	if err != nil {
+		return nil, fmt.Errorf("interop: %s: %w", w.name, err)
+	}
+	for _, sa := range sas {
+		w.remember(sa)
+	}
+	return sas, nil
+}
+
+// ListSAsVici lists the IKE SAs of the charon (or any VICI server)
+// listening on the unix socket path.
+func ListSAsVici(ctx context.Context, socket string) ([]IKESA, error) {
+	sess, err := vici.NewSession(vici.WithSocketPath(socket))
+	if err != nil {
+		return nil, fmt.Errorf("interop: vici %s: %w", socket, err)
+	}
+	defer sess.Close()
+	return viciListSAs(ctx, sess)
+}
+
+func viciListSAs(ctx context.Context, sess *vici.Session) ([]IKESA, error) {
 	var sas []IKESA
-	for m, err := range w.cmd.CallStreaming(ctx, "list-sas", "list-sa", nil) {
+	for m, err := range sess.CallStreaming(ctx, "list-sas", "list-sa", nil) {
 		if err != nil {
-			return nil, fmt.Errorf("interop: %s: list-sas: %w", w.name, err)
+			return nil, fmt.Errorf("list-sas: %w", err)
 		}
 		for _, k := range m.Keys() {
 			sec, ok := m.Get(k).(*vici.Message)
@@ -322,11 +344,9 @@ func (w *StrongSwan) ListSAs(ctx context.Context) ([]IKESA, error) {
 			}
 			var raw viciIKE
 			if err := vici.UnmarshalMessage(sec, &raw); err != nil {
-				return nil, fmt.Errorf("interop: %s: list-sas %s: %w", w.name, k, err)
+				return nil, fmt.Errorf("list-sas %s: %w", k, err)
 			}
-			sa := raw.toIKESA(k)
-			w.remember(sa)
-			sas = append(sas, sa)
+			sas = append(sas, raw.toIKESA(k))
 		}
 	}
 	return sas, nil
