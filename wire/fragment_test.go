@@ -189,3 +189,38 @@ func TestReassemblerRules(t *testing.T) {
 		t.Fatalf("non-fragment: %v", err)
 	}
 }
+
+func TestFragmentOuterPayloadsInFirstOnly(t *testing.T) {
+	p := &xorProtector{key: 5}
+	m := bigAuthRequest()
+	m.Payloads = []Payload{&VendorID{Data: []byte("outer")}}
+	frags, err := m.EncodeFragments(p, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReassembler(32, 1<<16)
+	var done *Message
+	for i, b := range frags {
+		fm, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOuter := 1
+		if i == 0 {
+			wantOuter = 2
+		}
+		if len(fm.Payloads) != wantOuter || len(b) > 600 {
+			t.Fatalf("fragment %d: %s, %d octets", i+1, fm, len(b))
+		}
+		plain, err := fm.OpenFragment(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done, err = r.Add(fm, plain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if done == nil || len(done.Payloads) != 2 || done.Payloads[0].Type() != PayloadV || done.Encrypted() == nil {
+		t.Fatalf("reassembled %v", done)
+	}
+}

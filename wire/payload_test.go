@@ -258,3 +258,24 @@ func TestTrafficSelectorOddAddresses(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+func TestTrafficSelectorString(t *testing.T) {
+	for _, tc := range []struct {
+		s    TrafficSelector
+		want string
+	}{
+		{TrafficSelector{EndPort: 65535, Start: netip.MustParseAddr("10.1.0.0"), End: netip.MustParseAddr("10.1.255.255")}, "10.1.0.0/16"},
+		{TrafficSelector{EndPort: 65535, Start: netip.MustParseAddr("0.0.0.0"), End: netip.MustParseAddr("255.255.255.255")}, "0.0.0.0/0"},
+		{TrafficSelector{EndPort: 65535, Start: netip.MustParseAddr("192.0.2.1"), End: netip.MustParseAddr("192.0.2.1")}, "192.0.2.1/32"},
+		{TrafficSelector{IPProtocol: 6, StartPort: 443, EndPort: 443, Start: netip.MustParseAddr("2001:db8::"),
+			End: netip.MustParseAddr("2001:db8::ffff")}, "2001:db8::/112[6/443]"},
+		{TrafficSelector{IPProtocol: 17, StartPort: 500, EndPort: 4500, Start: netip.MustParseAddr("192.0.2.1"),
+			End: netip.MustParseAddr("192.0.2.7")}, "192.0.2.1..192.0.2.7[17/500-4500]"},
+		{TrafficSelector{IPProtocol: 1, EndPort: 65535, Start: netip.MustParseAddr("192.0.2.0"), End: netip.MustParseAddr("192.0.2.255")}, "192.0.2.0/24[1]"},
+		{TrafficSelector{}, "invalid IP..invalid IP[0/0]"},
+	} {
+		if got := tc.s.String(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

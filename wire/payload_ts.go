@@ -152,3 +152,52 @@ func ParseTS(responder bool, b []byte) (*TS, error) {
 	}
 	return t, nil
 }
+
+// String prints the selector compactly: a prefix when the range is one
+// ("10.1.0.0/16"), "start..end" otherwise, then "[proto/port]" or
+// "[proto/start-end]" when protocol or ports are restricted.
+func (s TrafficSelector) String() string {
+	out := s.Start.String() + ".." + s.End.String()
+	if p, ok := rangePrefix(s.Start, s.End); ok {
+		out = p.String()
+	}
+	if s.IPProtocol == 0 && s.StartPort == 0 && s.EndPort == 0xffff {
+		return out
+	}
+	out += "[" + itoa(int(s.IPProtocol))
+	switch {
+	case s.StartPort == 0 && s.EndPort == 0xffff:
+	case s.StartPort == s.EndPort:
+		out += "/" + itoa(int(s.StartPort))
+	default:
+		out += "/" + itoa(int(s.StartPort)) + "-" + itoa(int(s.EndPort))
+	}
+	return out + "]"
+}
+
+// rangePrefix returns the prefix that covers exactly start..end, if any.
+func rangePrefix(start, end netip.Addr) (netip.Prefix, bool) {
+	if !start.IsValid() || !end.IsValid() || start.Is4() != end.Is4() {
+		return netip.Prefix{}, false
+	}
+	for bits := 0; bits <= start.BitLen(); bits++ {
+		p, err := start.Prefix(bits)
+		if err != nil || p.Addr() != start {
+			continue
+		}
+		if lastAddr(p) == end {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// lastAddr is the highest address in p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(a)*8; i++ {
+		a[i/8] |= 0x80 >> (i % 8)
+	}
+	last, _ := netip.AddrFromSlice(a)
+	return last
+}
