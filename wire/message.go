@@ -27,8 +27,10 @@ type Message struct {
 }
 
 // Parse parses one IKE message: header, unencrypted payloads, and SK/SKF kept
-// as ciphertext. The header Length must equal len(b). b is copied: the
-// message does not alias the caller's buffer.
+// as ciphertext. b is the IKE message alone: strip the non-ESP marker of UDP
+// port 4500 (RFC 3948 §2.2) or the TCP length prefix (RFC 8229 §3) first.
+// The header Length must equal len(b). b is copied: the message does not
+// alias the caller's buffer.
 //
 // Errors are *Error (INVALID_MAJOR_VERSION, INVALID_SYNTAX,
 // UNSUPPORTED_CRITICAL_PAYLOAD). With UNSUPPORTED_CRITICAL_PAYLOAD the
