@@ -1,0 +1,51 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Every default petrel applies to a setting left out of the file. The
+// example configuration (examples/petrel.yaml) repeats them in comments.
+const (
+	// daemon:
+	DefaultIKEPort         = 500                       // daemon.ike_port (RFC 7296 §2)
+	DefaultNATTPort        = 4500                      // daemon.natt_port (RFC 3948, RFC 7296 §2.23)
+	DefaultControlSocket   = "/run/petrel/petrel.sock" // daemon.control_socket
+	DefaultLogFormat       = "text"                    // daemon.log.format: text | json
+	DefaultLogLevel        = "info"                    // daemon.log.level: debug | info | warn | error
+	DefaultCookieThreshold = 30                        // daemon.cookie_threshold: half-open SAs before COOKIEs are demanded (RFC 7296 §2.6)
+	DefaultHalfOpenLimit   = 10000                     // daemon.half_open_limit: half-open IKE SAs in all, beyond which IKE_SA_INIT is dropped
+	DefaultHalfOpenPerPeer = 5                         // daemon.half_open_per_peer: half-open IKE SAs from one address before it must return a COOKIE
+	DefaultDataplane       = "auto"                    // daemon.dataplane: auto | userspace-tun | netstack | xfrm
+	// daemon.retransmit: strongSwan's schedule, timeout·base^n, tries times.
+	DefaultRetransmitTimeout = 4 * time.Second
+	DefaultRetransmitBase    = 1.8
+	DefaultRetransmitTries   = 5
+
+	// connections.NAME:
+	DefaultPort          = 500           // local_port, remote_port
+	DefaultRekeyTime     = 4 * time.Hour // rekey_time of the IKE SA
+	DefaultReauthTime    = 0             // reauth_time: 0 = no reauthentication
+	DefaultDPDDelay      = 0             // dpd_delay: 0 = no dead peer detection
+	DefaultFragmentation = "yes"         // fragmentation: yes | no (RFC 7383)
+	DefaultEncap         = false         // encap: force UDP encapsulation
+	DefaultPrefer        = "local"       // prefer: local | peer, whose proposal order wins as responder
+	DefaultAuth          = "psk"         // local.auth, remote.auth
+
+	// connections.NAME.children.NAME:
+	DefaultMode        = "tunnel"         // mode: tunnel | transport
+	DefaultStartAction = "none"           // start_action: none | start | trap
+	DefaultDPDAction   = "clear"          // dpd_action: clear | restart | trap
+	DefaultTS          = "dynamic"        // local_ts, remote_ts: the IKE address of that side
+	DefaultChildRekey  = time.Hour        // rekey_time
+	DefaultChildLife   = 66 * time.Minute // life_time: rekey_time + 10%, strongSwan's rule
+)
+
+// DefaultListen are the addresses the daemon binds IKE sockets to.
+var DefaultListen = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+
+// Proposals written as "default" (or left out) are suite.DefaultIKEProposals
+// and suite.DefaultESPProposals: AES-GCM-16/ChaCha20-Poly1305 first, then
+// AES-CBC with HMAC-SHA2; X25519, ECP and MODP ≥ 2048 for IKE; no PFS and no
+// ESN for ESP.
