@@ -236,6 +236,10 @@ func FuzzMessage(f *testing.F) {
 			return
 		}
 		_ = CheckRules(m) // must not panic
+		for _, p := range m.Payloads {
+			_ = Describe(p)
+		}
+		_ = m.String()
 		enc1, err := m.Encode(nil)
 		if err != nil {
 			t.Fatalf("parsed message does not encode: %v", err)
@@ -268,6 +272,9 @@ func FuzzMessage(f *testing.F) {
 			}
 			if !reflect.DeepEqual(m.Inner, m3.Inner) {
 				t.Fatal("inner payloads changed")
+			}
+			for _, p := range m.Inner {
+				_ = Describe(p)
 			}
 		}
 		if m.Fragment() != nil {
