@@ -76,7 +76,7 @@ func Setup() (teardown func()) {
 	go func() {
 		sig := <-sigs
 		fmt.Fprintf(os.Stderr, "\ninterop: %v: cleaning up\n", sig)
-		cleanupAll()
+		cleanupAll(fmt.Sprintf("interrupted by %v", sig))
 		fmt.Fprint(os.Stderr, summaryTable())
 		os.Exit(130)
 	}()

@@ -104,6 +104,13 @@ func (s *Scenario) Logf(format string, args ...any) {
 	s.t.Logf("[%5.1fs] %s", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
+// AddLog registers another log file to search and print on failure.
+func (s *Scenario) AddLog(path string) {
+	s.mu.Lock()
+	s.extra = append(s.extra, path)
+	s.mu.Unlock()
+}
+
 // Path returns a path inside the scenario's results folder.
 func (s *Scenario) Path(elem ...string) string {
 	return filepath.Join(append([]string{s.Dir}, elem...)...)
@@ -157,6 +164,9 @@ func (s *Scenario) finish() {
 		}
 		s.t.Logf("FAIL %s (petrel %s): %s", s.Name, s.Role, row.reason)
 		s.t.Logf("relevant log lines (all files kept in %s):\n%s", s.Dir, s.relevantLogLines(12))
+		if os.Getenv("CI") != "" {
+			s.t.Logf("CI: full logs of the failed scenario:\n%s", s.fullLogs(300))
+		}
 	default:
 		if os.Getenv("PETREL_INTEROP_KEEP") == "" {
 			_ = os.RemoveAll(s.Dir)
@@ -212,14 +222,49 @@ func (s *Scenario) relevantLogLines(max int) string {
 	return b.String()
 }
 
-// cleanupAll runs the cleanups of every live scenario (the signal path).
-func cleanupAll() {
+// fullLogs returns the last max lines of every log file of the scenario.
+func (s *Scenario) fullLogs(max int) string {
+	s.mu.Lock()
+	var files []string
+	for _, n := range s.nodes {
+		files = append(files, n.Logs()...)
+	}
+	files = append(files, s.extra...)
+	s.mu.Unlock()
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > max {
+			fmt.Fprintf(&b, "--- %s (last %d of %d lines)\n", f, max, len(lines))
+			lines = lines[len(lines)-max:]
+		} else {
+			fmt.Fprintf(&b, "--- %s\n", f)
+		}
+		b.WriteString(strings.Join(lines, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// cleanupAll runs the cleanups of every live scenario, which fail with
+// why as their reason (the signal path).
+func cleanupAll(why string) {
 	liveMu.Lock()
 	var ss []*Scenario
 	for s := range live {
 		ss = append(ss, s)
 	}
 	liveMu.Unlock()
+	for _, s := range ss {
+		s.mu.Lock()
+		if s.reason == "" {
+			s.reason = why
+		}
+		s.mu.Unlock()
+	}
 	for _, s := range ss {
 		for _, err := range s.runCleanups() {
 			fmt.Fprintf(os.Stderr, "interop: cleanup %s: %v\n", s.Name, err)

@@ -51,6 +51,7 @@ func (s *Scenario) Iperf3(client *Netns, src netip.Addr, server *Netns, dst neti
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	srv := server.Command(ctx, "iperf3", "-s", "-1", "-B", dst.String(), "-p", "5201")
+	s.AddLog(filepath.Join(s.Dir, "iperf3-server.log"))
 	p, err := startProc(srv, filepath.Join(s.Dir, "iperf3-server.log"))
 	if err != nil {
 		return IperfResult{}, err
