@@ -190,12 +190,15 @@ func (d *decoder) parse(data []byte) (*yaml.Node, error) {
 		if err.Error() == "EOF" {
 			return nil, nil
 		}
-		msg := err.Error()
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: d.file, Line: line, Msg: "YAML syntax: " + m[2]}
+		msg, line := strings.TrimPrefix(err.Error(), "yaml: "), 0
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
 		}
-		return nil, &Error{File: d.file, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+		if l := syntaxLine(data); l > 0 {
+			line = l
+		}
+		return nil, &Error{File: d.file, Line: line, Msg: "YAML syntax: " + msg + "; expected YAML with consistent space indentation"}
 	}
 	var more yaml.Node
 	if err := dec.Decode(&more); err == nil {
@@ -212,4 +215,21 @@ func (d *decoder) parse(data []byte) (*yaml.Node, error) {
 		return nil, &Error{File: d.file, Line: root.Line, Msg: fmt.Sprintf("got %s; expected a mapping with connections: (and optionally daemon:, secrets:, include:)", kindName(root))}
 	}
 	return root, nil
+}
+
+// syntaxLine finds the line that breaks the YAML: the one after the
+// longest prefix of lines that still parses. yaml.v3 reports where the
+// enclosing block started, which is often far above the mistake.
+func syntaxLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 2000 {
+		return 0
+	}
+	for n := len(lines) - 1; n >= 0; n-- {
+		var doc yaml.Node
+		if yaml.Unmarshal(bytes.Join(lines[:n], nil), &doc) == nil {
+			return n + 1
+		}
+	}
+	return 0
 }

@@ -47,7 +47,7 @@ func ParseTS(s string) (TrafficSelector, error) {
 			return ts, errors.New("not a valid CIDR")
 		}
 		if p.Masked() != p {
-			return ts, errors.New("host bits set; did you mean " + p.Masked().String() + "?")
+			return ts, errors.New("host bits set (the network is " + p.Masked().String() + ")")
 		}
 		ts.Start, ts.End = p.Addr(), lastAddr(p)
 	case strings.Contains(addr, "-"):
