@@ -108,7 +108,15 @@ func runNode(spec string) int {
 	}
 	out, _ := dp.Counters(Out, s.OutSPI)
 	in, _ := dp.Counters(In, s.InSPI)
-	fmt.Printf("counters out=%+v in=%+v\n", out, in)
+	status, _ := os.ReadFile("/proc/self/status")
+	hwm := ""
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmHWM") {
+			hwm = strings.Join(strings.Fields(l), " ")
+		}
+	}
+	fmt.Printf("%s; out %d packets %d bytes; in %d packets %d bytes, drops replay %d auth %d policy %d\n",
+		hwm, out.Packets, out.Bytes, in.Packets, in.Bytes, in.ReplayDrops, in.AuthFailures, in.PolicyDrops)
 	return 0
 }
 

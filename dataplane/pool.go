@@ -11,10 +11,16 @@ import (
 // Buffer layout. Every packet buffer is bufSize octets; packets are read
 // headroom octets in so that the ESP header (at most 24 octets), a rebuilt
 // transport-mode IP header (40) or a virtio-net header (10) fit in front
-// without a copy.
+// without a copy. Buffers are 64 KiB, like wireguard-go's, because the
+// offloads coalesce into them: the TUN driver's GRO appends a flow's next
+// segments to its first packet's buffer before one write, and UDP GSO in
+// conn.StdNetBind appends the next ESP packets to the first one's buffer
+// before one sendmmsg entry. With 2 KiB buffers neither fits and the TUN
+// test ran at 610 Mbit/s instead of 3.7 Gbit/s. Pages are only touched
+// where packets land, so a batch's resident size is far below its 8 MiB.
 const (
 	maxBatch    = 128 // wireguard-go's tun/conn IdealBatchSize
-	bufSize     = 2048
+	bufSize     = 65536 + 128
 	headroom    = 64
 	writeOffset = 16 // what tun.Device.Write may use in front of a packet
 	maxTrailer  = 64 // ESP padding, trailer and ICV (esp.MaxTrailerLen <= 15+2+32)
