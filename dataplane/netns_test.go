@@ -249,6 +249,9 @@ func TestTUNNamespaces(t *testing.T) {
 	needRoot(t, "ip", "iperf3", "ping")
 	nsA, nsB := netnsPair(t)
 	base := nodeSpec{Encr: wire.EncrAES_GCM_16, KeyLen: 36}
+	// PETREL_DP_WORKERS sets the crypto workers per node (default GOMAXPROCS),
+	// to compare serial and parallel crypto.
+	fmt.Sscan(os.Getenv("PETREL_DP_WORKERS"), &base.Workers)
 	a, b := base, base
 	a.Local, a.Remote, a.Inner, a.Peer = "192.0.2.1", "192.0.2.2", "10.1.0.1", "10.2.0.1"
 	b.Local, b.Remote, b.Inner, b.Peer = "192.0.2.2", "192.0.2.1", "10.2.0.1", "10.1.0.1"
