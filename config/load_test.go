@@ -74,7 +74,7 @@ func TestExamplePetrelYAML(t *testing.T) {
 	if ch.StartAction != "trap" || ch.DPDAction != "restart" || ch.LifeTime != 66*time.Minute {
 		t.Errorf("site-b child %+v", ch)
 	}
-	if got := ch.LocalTS[0].String() + " " + ch.RemoteTS[0].String(); got != "10.1.0.0-10.1.0.255 10.2.0.0-10.2.0.255" {
+	if got := ch.LocalTS[0].String() + " " + ch.RemoteTS[0].String(); got != "10.1.0.0/24 10.2.0.0/24" {
 		t.Errorf("site-b selectors %s", got)
 	}
 	// 1 explicit proposal + the 2 defaults.

@@ -139,6 +139,12 @@ func (ts TrafficSelector) String() string {
 		s = ts.Start.String()
 		if ts.End != ts.Start {
 			s += "-" + ts.End.String()
+			for bits := 0; bits <= ts.Start.BitLen(); bits++ {
+				if p := netip.PrefixFrom(ts.Start, bits); p.Masked() == p && lastAddr(p) == ts.End {
+					s = p.String()
+					break
+				}
+			}
 		}
 	}
 	if ts.Proto != 0 {

@@ -46,3 +46,16 @@ func TestTSResolve(t *testing.T) {
 		t.Error("dynamic resolved against %any")
 	}
 }
+
+func TestTSString(t *testing.T) {
+	for _, in := range []string{"10.1.0.0/24", "0.0.0.0/0", "2001:db8::/32", "192.0.2.7", "10.0.0.1-10.0.0.9",
+		"10.0.0.0/8[6/443-443]", "dynamic[17]", "10.0.0.1-10.0.0.2"} {
+		ts, err := ParseTS(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts.String() != in {
+			t.Errorf("%s prints as %s", in, ts.String())
+		}
+	}
+}
