@@ -122,6 +122,9 @@ func (l *loader) file(path string, depth int, main bool) error {
 				return err
 			}
 			for _, inc := range files {
+				if abs, err := filepath.Abs(inc); err == nil && l.seen[abs] {
+					return d.errf(it.node, it.path, "%q was already read (an include loop?); expected each file to be included once", inc)
+				}
 				if err := l.file(inc, depth+1, false); err != nil {
 					return err
 				}

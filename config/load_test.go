@@ -175,7 +175,8 @@ func TestIncludes(t *testing.T) {
 func TestIncludeLoop(t *testing.T) {
 	p := writeConfig(t, "a.yaml", "include: b.yaml\n", "b.yaml", "include: a.yaml\n")
 	_, err := Load(p)
-	want := filepath.Join(filepath.Dir(p), "a.yaml") + ": included more than once (an include loop?)"
+	dir := filepath.Dir(p)
+	want := filepath.Join(dir, "b.yaml") + `:1: include: "` + filepath.Join(dir, "a.yaml") + `" was already read (an include loop?); expected each file to be included once`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

@@ -55,7 +55,11 @@ func runConfigCheck(w io.Writer, path string, verbose bool) error {
 	if len(names) == 1 {
 		noun = "connection"
 	}
-	if _, err := fmt.Fprintf(w, "%s: ok, %d %s (%s)\n", path, len(names), noun, strings.Join(names, ", ")); err != nil {
+	list := ""
+	if len(names) > 0 {
+		list = " (" + strings.Join(names, ", ") + ")"
+	}
+	if _, err := fmt.Fprintf(w, "%s: ok, %d %s%s\n", path, len(names), noun, list); err != nil {
 		return err
 	}
 	if verbose {
