@@ -149,6 +149,9 @@ func (r *Reassembler) Add(m *Message, plaintext []byte) (*Message, error) {
 	if f == nil {
 		return nil, ErrNotFragment
 	}
+	if f.Number == 0 || f.Number > f.Total { // Parse rejects these; a built message may not
+		return nil, errSyntax("SKF fragment %d of %d", f.Number, f.Total)
+	}
 	if int(f.Total) > r.maxFragments {
 		return nil, fmt.Errorf("%w: %d fragments, at most %d", ErrFragmentLimit, f.Total, r.maxFragments)
 	}

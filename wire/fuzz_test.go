@@ -290,3 +290,38 @@ func FuzzMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReassembler feeds the Reassembler a sequence of fragments described by
+// the input: per fragment one octet of flags (message ID, direction, next
+// payload), Number, Total and a length-prefixed plaintext. It checks the
+// bounds and that whatever completes is the concatenation of the parts.
+func FuzzReassembler(f *testing.F) {
+	f.Add([]byte{0, 1, 1, 4, 0, 0, 0, 8})
+	f.Add([]byte{0x10, 1, 2, 3, 'a', 'b', 'c', 0, 2, 2, 1, 'd'})
+	inner, _ := AppendPayloads(nil, authRequest().Inner, PayloadNone)
+	f.Add(append([]byte{0x23, 1, 1, byte(len(inner))}, inner[:min(255, len(inner))]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		const maxFrags, maxBytes = 8, 512
+		r := NewReassembler(maxFrags, maxBytes)
+		for len(b) >= 4 {
+			flags, num, total, n := b[0], uint16(b[1]), uint16(b[2]), int(b[3])
+			b = b[4:]
+			n = min(n, len(b))
+			plain := b[:n]
+			b = b[n:]
+			next := PayloadNone
+			if flags&0x20 != 0 {
+				next = PayloadIDi
+			}
+			h := Header{MessageID: uint32(flags & 3), Exchange: IKE_AUTH}
+			if flags&0x10 != 0 {
+				h.Flags = FlagResponse
+			}
+			m := &Message{Header: h, Payloads: []Payload{&Fragment{NextPayload: next, Number: num, Total: total}}}
+			_, _ = r.Add(m, plain)
+			if r.Buffered() > maxBytes || r.Buffered() < 0 || r.Pending() > 8 {
+				t.Fatalf("buffered %d, pending %d", r.Buffered(), r.Pending())
+			}
+		}
+	})
+}
