@@ -15,7 +15,7 @@ import (
 //
 // Errors returned by a Protector while opening SK/SKF payloads are not
 // *Error: an integrity failure means the message is dropped silently
-// (RFC 7296 §2.21.2).
+// (RFC 7296 §2.21).
 type Error struct {
 	Notify NotifyType
 	Data   []byte

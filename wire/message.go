@@ -82,7 +82,7 @@ func (m *Message) Fragment() *Fragment {
 // Open checks and decrypts the SK payload of a parsed message with p and
 // parses the inner payloads into m.Inner; the inner chain starts with the SK
 // payload's Next Payload field (RFC 7296 §3.14). A Protector failure is
-// returned wrapped, not as *Error: drop the message (RFC 7296 §2.21.2).
+// returned wrapped, not as *Error: drop the message (RFC 7296 §2.21).
 // Parse errors of the inner payloads are *Error.
 func (m *Message) Open(p Protector) error {
 	e := m.Encrypted()
