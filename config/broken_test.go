@@ -66,6 +66,7 @@ var brokenConfigs = map[string]string{
 	"local-wildcard.yaml":      `local-wildcard.yaml:6: connections.site-b.local.id: "*.example.com": a local identity cannot be %any or a wildcard; expected one identity like fqdn:vpn.example.com`,
 	"local-any-no-id.yaml":     `local-any-no-id.yaml:2: connections.site-b.local.id: required when local_addrs is %any; expected an identity like fqdn:vpn.example.com or an IP address`,
 	"no-matching-secret.yaml":  `no-matching-secret.yaml:5: connections.site-b.local.auth: psk needs a secret, but no entry under secrets: lists fqdn:a.example.com or fqdn:b.example.com (or has no ids); expected a secret with ids: [fqdn:a.example.com]`,
+	"no-peer-secret.yaml":      `no-peer-secret.yaml:5: connections.rw.local.auth: psk needs a secret, but no entry under secrets: lists vpn.example.com or *@example.com (or has no ids); expected a secret with ids: [vpn.example.com]`,
 	"secret-env-unset.yaml":    `secret-env-unset.yaml:13: secrets.ab.env: environment variable PETREL_TEST_SURELY_UNSET is not set or empty; expected it to hold the PSK`,
 	"secret-two-sources.yaml":  `secret-two-sources.yaml:14: secrets.ab.file: a second value source; expected only one of secret:, file: or env:`,
 	"secret-file-missing.yaml": `secret-file-missing.yaml:13: secrets.ab.file: cannot read "missing.psk": no such file or directory; expected a readable file (relative to this config file)`,

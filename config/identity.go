@@ -39,6 +39,20 @@ func (id Identity) Equal(o Identity) bool {
 	return string(id.Data) == string(o.Data)
 }
 
+// Matches reports whether the pattern id (a remote.id) admits the concrete
+// identity peer: %any admits all, "*.example.com" and "*@example.com" the
+// names ending so (case-insensitively), anything else only itself.
+func (id Identity) Matches(peer Identity) bool {
+	if id.IsAny() {
+		return true
+	}
+	if id.Wildcard() && peer.Type == id.Type {
+		suffix, name := string(id.Data[1:]), string(peer.Data)
+		return len(name) > len(suffix) && strings.EqualFold(name[len(name)-len(suffix):], suffix)
+	}
+	return id.Equal(peer)
+}
+
 func (id Identity) String() string {
 	if id.IsAny() {
 		return "%any"

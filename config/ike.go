@@ -66,15 +66,24 @@ func (conn *Connection) IKE(rt Retransmit) (*ike.Connection, error) {
 		ic.Policy = ike.PreferPeer
 	}
 	if conn.Local.Method == "psk" || conn.Remote.Method == "psk" {
-		if conn.PSK == nil || len(conn.PSK.Value) == 0 {
+		if (conn.PSK == nil || len(conn.PSK.Value) == 0) && len(conn.PeerPSKs) == 0 {
 			return nil, conn.localPos.errorf("connections."+conn.Name+".local.auth", "psk has no secret; expected Load to have picked one")
 		}
 	}
+	var local, remote interface {
+		ike.Authenticator
+		ike.Verifier
+	}
+	if len(conn.PeerPSKs) > 0 {
+		local, remote = newPeerPSK(conn), newPeerPSK(conn)
+	} else if conn.PSK != nil {
+		local, remote = &ike.PSK{Secret: bytes.Clone(conn.PSK.Value)}, &ike.PSK{Secret: bytes.Clone(conn.PSK.Value)}
+	}
 	if conn.Local.Method == "psk" {
-		ic.LocalAuth = &ike.PSK{Secret: bytes.Clone(conn.PSK.Value)}
+		ic.LocalAuth = local
 	}
 	if conn.Remote.Method == "psk" {
-		ic.RemoteAuth = &ike.PSK{Secret: bytes.Clone(conn.PSK.Value)}
+		ic.RemoteAuth = remote
 	}
 	for _, ch := range conn.Children {
 		cc := ike.ChildConfig{
@@ -128,4 +137,71 @@ func cloneProposals(ps [][]wire.Transform) [][]wire.Transform {
 		out[i] = append([]wire.Transform(nil), p...)
 	}
 	return out
+}
+
+// peerPSK authenticates with the PSK that fits the identities of this
+// exchange, for connections whose remote.id is %any or a wildcard: per-user
+// secrets of road warriors. Verify picks by the identity the peer claims
+// (RFC 7296 §2.15: the responder looks the key up from IDi); Prove by the
+// peer's identity once known, else by ours. The ranking is pickSecrets'.
+type peerPSK struct {
+	local      Identity
+	remoteAddr []Identity
+	secrets    []*Secret
+}
+
+func newPeerPSK(conn *Connection) *peerPSK {
+	p := &peerPSK{local: conn.Local.ID}
+	if conn.PSK != nil {
+		p.secrets = append(p.secrets, conn.PSK)
+	}
+	for _, s := range conn.PeerPSKs {
+		if s != conn.PSK {
+			p.secrets = append(p.secrets, s)
+		}
+	}
+	if conn.RemoteAddr.IsValid() {
+		p.remoteAddr = []Identity{addrID(conn.RemoteAddr)}
+	}
+	return p
+}
+
+// pick returns a fresh ike.PSK for our identity me and the peer's, or nil.
+func (p *peerPSK) pick(me, peer ike.Identity) *ike.PSK {
+	local := []Identity{p.local, {Type: me.Type, Data: me.Data}}
+	remote := p.remoteAddr
+	if !peer.IsAny() {
+		remote = []Identity{{Type: peer.Type, Data: peer.Data}}
+	}
+	var best *Secret
+	bestScore := 0
+	for _, s := range p.secrets {
+		if score := scoreSecret(s, local, remote); score > bestScore {
+			best, bestScore = s, score
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return &ike.PSK{Secret: bytes.Clone(best.Value)}
+}
+
+// Prove implements ike.Authenticator.
+func (p *peerPSK) Prove(ctx *ike.AuthContext) ([]wire.Payload, error) {
+	k := p.pick(ctx.ID, ctx.Peer)
+	if k == nil {
+		return nil, fmt.Errorf("config: no PSK for %v with peer %v", ctx.ID, ctx.Peer)
+	}
+	defer clear(k.Secret)
+	return k.Prove(ctx)
+}
+
+// Verify implements ike.Verifier.
+func (p *peerPSK) Verify(ctx *ike.AuthContext, payloads []wire.Payload) error {
+	k := p.pick(ctx.Peer, ctx.ID)
+	if k == nil {
+		return fmt.Errorf("config: no PSK for peer %v", ctx.ID)
+	}
+	defer clear(k.Secret)
+	return k.Verify(ctx, payloads)
 }

@@ -190,3 +190,64 @@ func TestIKEPSKProves(t *testing.T) {
 		t.Errorf("Verify: %v", err)
 	}
 }
+
+const perUser = `connections:
+  rw:
+    local_addrs: 192.0.2.1
+    remote_addrs: "%any"
+    local: {id: vpn.example.com}
+    remote: {id: "*@example.com"}
+    children: {lan: {local_ts: 10.1.0.0/24, remote_ts: 10.99.0.0/16}}
+secrets:
+  alice: {ids: [alice@example.com], secret: alice-key}
+  bob: {ids: [bob@example.com], secret: bob-key}
+  elsewhere: {ids: [alice@example.org], secret: not-this-one}
+`
+
+// Road warriors with a PSK each: the secret is picked by the identity the
+// peer claims (IDi), not fixed when loading.
+func TestIKEPerUserPSK(t *testing.T) {
+	cfg, err := Load(writeConfig(t, "p.yaml", perUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Connections[0]
+	if c.PSK != nil || len(c.PeerPSKs) != 2 || c.PeerPSKs[0].Name != "alice" || c.PeerPSKs[1].Name != "bob" {
+		t.Fatalf("static %v, per peer %v", c.PSK, c.PeerPSKs)
+	}
+	conns, err := cfg.IKEConnections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := conns[0]
+	prf, _ := suite.LookupPRF(wire.PRF_HMAC_SHA2_256)
+	signed := []byte("initiator's signed octets")
+	authBy := func(key string) []wire.Payload {
+		return []wire.Payload{&wire.Auth{Method: wire.AuthSharedKeyMIC, Data: suite.PSKAuth(prf, []byte(key), signed)}}
+	}
+	vpn := ike.IDFQDN("vpn.example.com")
+	for _, tc := range []struct {
+		peer, key string
+		ok        bool
+	}{
+		{"alice@example.com", "alice-key", true},
+		{"bob@example.com", "bob-key", true},
+		{"alice@example.com", "bob-key", false}, // bob cannot pass as alice
+		{"carol@example.com", "alice-key", false},
+	} {
+		ctx := &ike.AuthContext{PRF: prf, SignedOctets: signed, ID: ike.IDEmail(tc.peer), Peer: vpn}
+		if err := rw.RemoteAuth.Verify(ctx, authBy(tc.key)); (err == nil) != tc.ok {
+			t.Errorf("%s with %s: %v", tc.peer, tc.key, err)
+		}
+	}
+	// The responder answers bob with bob's key.
+	ctx := &ike.AuthContext{PRF: prf, SignedOctets: []byte("responder's octets"), ID: vpn, Peer: ike.IDEmail("bob@example.com")}
+	ps, err := rw.LocalAuth.Prove(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := suite.PSKAuth(prf, []byte("bob-key"), ctx.SignedOctets)
+	if a := ps[0].(*wire.Auth); !bytes.Equal(a.Data, want) {
+		t.Error("Prove did not use bob's key")
+	}
+}

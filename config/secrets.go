@@ -147,15 +147,14 @@ func (c *Config) pickSecrets() error {
 		}
 		best, bestScore := (*Secret)(nil), 0
 		for _, s := range c.Secrets {
-			score := 1
-			if len(s.IDs) > 0 {
-				score = 2*matchAny(s.IDs, local) + 2*matchAny(s.IDs, remote)
-			}
-			if score > bestScore {
+			if score := scoreSecret(s, local, remote); score > bestScore {
 				best, bestScore = s, score
 			}
 		}
-		if best == nil {
+		if conn.Remote.ID.IsAny() || conn.Remote.ID.Wildcard() {
+			conn.PeerPSKs = peerSecrets(c.Secrets, conn.Remote.ID)
+		}
+		if best == nil && len(conn.PeerPSKs) == 0 {
 			var want []string
 			for _, id := range append(local, remote...) {
 				want = append(want, id.String())
@@ -178,4 +177,29 @@ func matchAny(ids, want []Identity) int {
 		}
 	}
 	return 0
+}
+
+// peerSecrets are the secrets listing a concrete identity the pattern
+// admits.
+func peerSecrets(secrets []*Secret, pattern Identity) []*Secret {
+	var out []*Secret
+	for _, s := range secrets {
+		for _, id := range s.IDs {
+			if !id.Wildcard() && pattern.Matches(id) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// scoreSecret ranks a secret for a pair of identities as pickSecrets does:
+// 2 per side whose identity it lists, 1 for a secret without ids, 0 for
+// none.
+func scoreSecret(s *Secret, local, remote []Identity) int {
+	if len(s.IDs) == 0 {
+		return 1
+	}
+	return 2*matchAny(s.IDs, local) + 2*matchAny(s.IDs, remote)
 }

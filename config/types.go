@@ -83,6 +83,11 @@ type Connection struct {
 	// PSK is the secret chosen for this connection (see Secret.IDs), nil
 	// when neither side authenticates with a PSK.
 	PSK *Secret
+	// PeerPSKs are, when remote.id is %any or a wildcard, the secrets that
+	// list an identity the pattern matches (per-user PSKs of road
+	// warriors); the one to use is picked at authentication time from the
+	// identity the peer claims, as strongSwan does.
+	PeerPSKs []*Secret
 
 	pos, localPos pos
 }
