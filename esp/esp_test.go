@@ -252,7 +252,15 @@ func TestTrailerChecks(t *testing.T) {
 }
 
 func TestConcurrentSealOpen(t *testing.T) {
-	out, in := pair(t, 3, false, Tunnel)
+	out, _ := pair(t, 3, false, Tunnel)
+	// Four sealers interleave freely, so arrival order can stray further
+	// than the default window; a 4096-packet window holds all 1200.
+	s := suites[3]
+	in, err := NewInbound(Config{SPI: 0xc0ffee01, Encr: s.encr, EncrKey: testKey(s.keyLen, 1),
+		Integ: s.integ, IntegKey: testKey(s.integLen, 9), ReplayWindow: 4096})
+	if err != nil || in.ReplayWindowSize() != 4096 {
+		t.Fatal(err)
+	}
 	const workers, each = 4, 300
 	ch := make(chan []byte, workers*each)
 	var wg sync.WaitGroup
