@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,6 +203,7 @@ secrets:
   alice: {ids: [alice@example.com], secret: alice-key}
   bob: {ids: [bob@example.com], secret: bob-key}
   elsewhere: {ids: [alice@example.org], secret: not-this-one}
+  shared: {ids: [vpn.example.com], secret: shared-key}
 `
 
 // Road warriors with a PSK each: the secret is picked by the identity the
@@ -212,7 +214,7 @@ func TestIKEPerUserPSK(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cfg.Connections[0]
-	if c.PSK != nil || len(c.PeerPSKs) != 2 || c.PeerPSKs[0].Name != "alice" || c.PeerPSKs[1].Name != "bob" {
+	if c.PSK == nil || c.PSK.Name != "shared" || len(c.PeerPSKs) != 2 || c.PeerPSKs[0].Name != "alice" || c.PeerPSKs[1].Name != "bob" {
 		t.Fatalf("static %v, per peer %v", c.PSK, c.PeerPSKs)
 	}
 	conns, err := cfg.IKEConnections()
@@ -234,6 +236,8 @@ func TestIKEPerUserPSK(t *testing.T) {
 		{"bob@example.com", "bob-key", true},
 		{"alice@example.com", "bob-key", false}, // bob cannot pass as alice
 		{"carol@example.com", "alice-key", false},
+		{"carol@example.com", "shared-key", true}, // no key of her own: the shared one
+		{"bob@example.com", "shared-key", false},  // bob's own key comes first
 	} {
 		ctx := &ike.AuthContext{PRF: prf, SignedOctets: signed, ID: ike.IDEmail(tc.peer), Peer: vpn}
 		if err := rw.RemoteAuth.Verify(ctx, authBy(tc.key)); (err == nil) != tc.ok {
@@ -249,5 +253,26 @@ func TestIKEPerUserPSK(t *testing.T) {
 	want := suite.PSKAuth(prf, []byte("bob-key"), ctx.SignedOctets)
 	if a := ps[0].(*wire.Auth); !bytes.Equal(a.Data, want) {
 		t.Error("Prove did not use bob's key")
+	}
+}
+
+// Without a shared secret, per-user secrets alone satisfy a psk connection.
+func TestIKEPerUserOnly(t *testing.T) {
+	text := strings.Replace(perUser, "  shared: {ids: [vpn.example.com], secret: shared-key}\n", "", 1)
+	cfg, err := Load(writeConfig(t, "p.yaml", text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Connections[0]; c.PSK != nil || len(c.PeerPSKs) != 2 {
+		t.Fatalf("static %v, per peer %d", c.PSK, len(c.PeerPSKs))
+	}
+	conns, err := cfg.IKEConnections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prf, _ := suite.LookupPRF(wire.PRF_HMAC_SHA2_256)
+	ctx := &ike.AuthContext{PRF: prf, SignedOctets: []byte("x"), ID: ike.IDFQDN("vpn.example.com")}
+	if _, err := conns[0].LocalAuth.Prove(ctx); err == nil || !strings.HasPrefix(err.Error(), "config: no PSK for vpn.example.com") {
+		t.Errorf("Prove with no peer known and no shared key: %v", err)
 	}
 }

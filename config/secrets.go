@@ -128,10 +128,9 @@ func validEnvName(s string) bool {
 	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == ""
 }
 
-// pickSecrets gives each connection with a PSK side its secret, like
-// strongSwan: a secret listing both the local and the remote identity
-// beats one listing either, which beats one with no ids; the first in file
-// order wins a tie. The remote identity is remote.id, or the remote
+// pickSecrets gives each connection with a PSK side its secret, ranked by
+// scoreSecret (both identities, then the remote one, then the local one,
+// then no ids); the first in file order wins a tie. The remote identity is remote.id, or the remote
 // address when remote.id is %any.
 func (c *Config) pickSecrets() error {
 	for _, conn := range c.Connections {
@@ -194,12 +193,13 @@ func peerSecrets(secrets []*Secret, pattern Identity) []*Secret {
 	return out
 }
 
-// scoreSecret ranks a secret for a pair of identities as pickSecrets does:
-// 2 per side whose identity it lists, 1 for a secret without ids, 0 for
-// none.
+// scoreSecret ranks a secret for a pair of identities: listing both beats
+// listing the remote one (the more specific: per-user keys), which beats
+// listing the local one, which beats having no ids; 0 means it does not
+// apply.
 func scoreSecret(s *Secret, local, remote []Identity) int {
 	if len(s.IDs) == 0 {
 		return 1
 	}
-	return 2*matchAny(s.IDs, local) + 2*matchAny(s.IDs, remote)
+	return 2*matchAny(s.IDs, local) + 4*matchAny(s.IDs, remote)
 }
