@@ -12,6 +12,9 @@
 // forbid them), durations, sizes, enumerations, and that every connection
 // authenticating with a PSK has a secret.
 //
+// YAML anchors and merge keys work; top-level keys starting with "x-" are
+// ignored, a place for templates merged with <<: *name.
+//
 // Defaults are listed in one place, defaults.go. (*Config).Connections in
 // ike.go turns the result into the protocol core's ike.Connection values.
 //

@@ -73,6 +73,7 @@ func (l *loader) file(path string, depth int, main bool) error {
 	if !main {
 		known = []string{"include", "connections", "secrets"}
 	}
+	root = withoutExtensions(root)
 	f, err := d.fields(root, "", known...)
 	if err != nil {
 		var ce *Error
@@ -235,4 +236,19 @@ func syntaxLine(data []byte) int {
 		}
 	}
 	return 0
+}
+
+// withoutExtensions drops top-level keys starting with "x-" (as in Compose
+// files): a place to define YAML anchors, such as connection templates,
+// that the configuration itself does not read.
+func withoutExtensions(root *yaml.Node) *yaml.Node {
+	out := *root
+	out.Content = nil
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k := root.Content[i]; k.Kind == yaml.ScalarNode && strings.HasPrefix(k.Value, "x-") {
+			continue
+		}
+		out.Content = append(out.Content, root.Content[i], root.Content[i+1])
+	}
+	return &out
 }

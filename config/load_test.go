@@ -308,3 +308,30 @@ func TestSecretRedacted(t *testing.T) {
 		t.Errorf("no redaction marker")
 	}
 }
+
+// YAML anchors under x- keys work as connection templates.
+func TestTemplates(t *testing.T) {
+	cfg, err := Load("testdata/templates.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, c := connByName(t, cfg, "b"), connByName(t, cfg, "c")
+	for _, conn := range []*Connection{b, c} {
+		if conn.LocalAddr != netip.MustParseAddr("192.0.2.1") || conn.Local.ID.String() != "fqdn:a.example.com" ||
+			conn.DPDDelay != 30*time.Second || conn.Children[0].LocalTS[0].String() != "10.1.0.0/24" {
+			t.Errorf("%s did not get the template: %+v", conn.Name, conn)
+		}
+	}
+	if len(b.Proposals) != 1 || c.Proposals != nil {
+		t.Errorf("proposals b=%v c=%v", b.Proposals, c.Proposals)
+	}
+	if b.Children[0].StartAction != "trap" || c.Children[0].StartAction != "none" {
+		t.Errorf("start actions %s %s", b.Children[0].StartAction, c.Children[0].StartAction)
+	}
+	// A typo inside a template is reported where the template says it.
+	p := writeConfig(t, "p.yaml", "x-t: &t\n  dpd_dealy: 30s\nconnections:\n  b:\n    <<: *t\n")
+	_, err = Load(p)
+	if want := p + `:2: connections.b.dpd_dealy: unknown key; did you mean "dpd_delay"?`; err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}

@@ -59,7 +59,9 @@ type entry struct {
 }
 
 // entries returns the pairs of a mapping with arbitrary keys (connection,
-// child and secret names), refusing duplicates.
+// child and secret names), refusing duplicates. YAML merge keys
+// (<<: *anchor, or a list of anchors) add the pairs of the mappings they
+// name, below the keys written here.
 func (d *decoder) entries(n *yaml.Node, path, what string) ([]entry, error) {
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -68,12 +70,20 @@ func (d *decoder) entries(n *yaml.Node, path, what string) ([]entry, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, d.errf(n, path, "got %s; expected a mapping of %s", kindName(n), what)
 	}
-	var out []entry
+	var out, merged []entry
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode || k.Value == "" {
 			return nil, d.errf(k, path, "got %s as a key; expected a name", kindName(k))
+		}
+		if k.Tag == "!!merge" {
+			m, err := d.merge(v, path, what)
+			if err != nil {
+				return nil, err
+			}
+			merged = append(merged, m...)
+			continue
 		}
 		p := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
@@ -81,6 +91,34 @@ func (d *decoder) entries(n *yaml.Node, path, what string) ([]entry, error) {
 		}
 		seen[k.Value] = k.Line
 		out = append(out, entry{key: k.Value, kn: k, val: v, path: p})
+	}
+	for _, e := range merged {
+		if _, ok := seen[e.key]; !ok {
+			seen[e.key] = e.kn.Line
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// merge returns the pairs a merge key's value names; earlier mappings of a
+// list win over later ones (YAML merge key rules).
+func (d *decoder) merge(v *yaml.Node, path, what string) ([]entry, error) {
+	srcs := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		srcs = v.Content
+	}
+	var out []entry
+	for _, src := range srcs {
+		src = resolve(src)
+		if src.Kind != yaml.MappingNode {
+			return nil, d.errf(src, join(path, "<<"), "got %s; expected an alias of a mapping like *defaults", kindName(src))
+		}
+		es, err := d.entries(src, path, what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
 	}
 	return out, nil
 }
