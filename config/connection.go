@@ -11,7 +11,7 @@ var connKeys = []string{"local_addrs", "remote_addrs", "local_port", "remote_por
 
 // connection decodes one connections: entry.
 func (d *decoder) connection(ce entry) (*Connection, error) {
-	c := &Connection{Name: ce.key, LocalPort: DefaultPort, RemotePort: DefaultPort,
+	c := &Connection{Name: ce.key, RemotePort: DefaultPort,
 		RekeyTime: DefaultRekeyTime, ReauthTime: DefaultReauthTime, DPDDelay: DefaultDPDDelay,
 		Encap: DefaultEncap, pos: d.pos(ce.kn)}
 	c.localPos = c.pos
@@ -27,6 +27,12 @@ func (d *decoder) connection(ce entry) (*Connection, error) {
 	}{{"local_addrs", &c.LocalAddr, nil}, {"remote_addrs", &c.RemoteAddr, nil},
 		{"local_port", nil, &c.LocalPort}, {"remote_port", nil, &c.RemotePort}} {
 		e, ok := f[a.key]
+		if ok && a.key == "local_addrs" {
+			c.addrPos = d.pos(e.val)
+		}
+		if ok && a.key == "local_port" {
+			c.portPos = d.pos(e.val)
+		}
 		switch {
 		case !ok:
 		case a.addr != nil:

@@ -24,7 +24,7 @@ const (
 	DefaultRetransmitTries   = 5
 
 	// connections.NAME:
-	DefaultPort          = 500           // local_port, remote_port
+	DefaultPort          = 500           // remote_port; local_port defaults to daemon.ike_port
 	DefaultRekeyTime     = 4 * time.Hour // rekey_time of the IKE SA
 	DefaultReauthTime    = 0             // reauth_time: 0 = no reauthentication
 	DefaultDPDDelay      = 0             // dpd_delay: 0 = no dead peer detection

@@ -23,7 +23,7 @@ connections:
   gw:
     local_addrs: 192.0.2.1
     remote_addrs: 192.0.2.2
-    local_port: 4500
+    local_port: 14500
     remote_port: 4501
     proposals: [aes128-sha256-modp3072, aes256gcm16-prfsha384-ecp384]
     prefer: peer
@@ -80,7 +80,7 @@ func TestIKERoundTrip(t *testing.T) {
 		t.Fatalf("%d connections", len(conns))
 	}
 	gw := conns[0]
-	if gw.Name != "gw" || gw.Local != netip.MustParseAddrPort("192.0.2.1:4500") || gw.Remote != netip.MustParseAddrPort("192.0.2.2:4501") {
+	if gw.Name != "gw" || gw.Local != netip.MustParseAddrPort("192.0.2.1:14500") || gw.Remote != netip.MustParseAddrPort("192.0.2.2:4501") {
 		t.Errorf("gw endpoints %s %v %v", gw.Name, gw.Local, gw.Remote)
 	}
 	wantProps := [][]wire.Transform{

@@ -28,10 +28,41 @@ func Load(path string) (*Config, error) {
 	if err := l.file(path, 0, true); err != nil {
 		return nil, err
 	}
+	if err := l.cfg.checkLocal(); err != nil {
+		return nil, err
+	}
 	if err := l.cfg.pickSecrets(); err != nil {
 		return nil, err
 	}
 	return l.cfg, nil
+}
+
+// checkLocal fills in local ports and checks that each connection's local
+// address and port are ones the daemon listens on.
+func (c *Config) checkLocal() error {
+	d := &c.Daemon
+	for _, conn := range c.Connections {
+		switch conn.LocalPort {
+		case 0:
+			conn.LocalPort = d.IKEPort
+		case d.IKEPort, d.NATTPort:
+		default:
+			return conn.portPos.errorf("connections."+conn.Name+".local_port",
+				"%d is not a port the daemon listens on; expected daemon.ike_port %d or daemon.natt_port %d", conn.LocalPort, d.IKEPort, d.NATTPort)
+		}
+		if !conn.LocalAddr.IsValid() {
+			continue
+		}
+		ok := false
+		for _, a := range d.Listen {
+			ok = ok || a == conn.LocalAddr || a.IsUnspecified() && a.Is4() == conn.LocalAddr.Is4()
+		}
+		if !ok {
+			return conn.addrPos.errorf("connections."+conn.Name+".local_addrs",
+				"%s is not among daemon.listen %v; expected one of those or an unspecified address (0.0.0.0, ::) there", conn.LocalAddr, d.Listen)
+		}
+	}
+	return nil
 }
 
 type loader struct {

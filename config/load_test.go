@@ -286,6 +286,9 @@ func TestDaemonSettings(t *testing.T) {
 		d.KeylogDir != filepath.Join(filepath.Dir(p), "keys") || d.Retransmit != (Retransmit{2 * time.Second, 2, 3}) {
 		t.Errorf("daemon %+v", d)
 	}
+	if c := cfg.Connections[0]; c.LocalPort != 1500 || c.RemotePort != 500 {
+		t.Errorf("ports: local %d (want daemon.ike_port), remote %d", c.LocalPort, c.RemotePort)
+	}
 }
 
 // A PSK never shows in formatted output or JSON.

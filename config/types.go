@@ -65,6 +65,7 @@ type Connection struct {
 	Name string
 	// LocalAddr and RemoteAddr are invalid for %any.
 	LocalAddr, RemoteAddr netip.Addr
+	// LocalPort defaults to daemon.ike_port, RemotePort to 500.
 	LocalPort, RemotePort uint16
 	// Proposals are the IKE proposals, nil for the defaults; ProposalText
 	// is what the file said, for display.
@@ -89,7 +90,7 @@ type Connection struct {
 	// identity the peer claims, as strongSwan does.
 	PeerPSKs []*Secret
 
-	pos, localPos pos
+	pos, localPos, addrPos, portPos pos
 }
 
 // Auth is one side's authentication round (local: or remote:).
