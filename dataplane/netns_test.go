@@ -49,6 +49,12 @@ type nodeSpec struct {
 	Integ         wire.IntegID
 	IntegLen      int
 	Workers       int
+	// Keys, when set, replace the static test keys (interop with keys
+	// taken from strongSwan); TS, when set, replace Inner/32 and Peer/32.
+	OutKey, InKey     []byte
+	LocalTS, RemoteTS string
+	// OutSeq continues an SA that another implementation already used.
+	OutSeq uint64
 }
 
 // runNode runs a data plane until stdin closes; it prints "ready" once the
@@ -83,17 +89,27 @@ func runNode(spec string) int {
 	}
 	local := netip.AddrPortFrom(netip.MustParseAddr(s.Local), esp.NATTPort)
 	remote := netip.AddrPortFrom(netip.MustParseAddr(s.Remote), esp.NATTPort)
-	lts, rts := []Selector{MustSelector(s.Inner + "/32")}, []Selector{MustSelector(s.Peer + "/32")}
+	if s.LocalTS == "" {
+		s.LocalTS, s.RemoteTS = s.Inner+"/32", s.Peer+"/32"
+	}
+	lts, rts := []Selector{MustSelector(s.LocalTS)}, []Selector{MustSelector(s.RemoteTS)}
 	for _, sa := range []SA{
 		{Dir: Out, SPI: s.OutSPI, Local: local, Remote: remote, LocalTS: lts, RemoteTS: rts},
 		{Dir: In, SPI: s.InSPI, Local: local, Remote: remote, LocalTS: lts, RemoteTS: rts},
 	} {
 		sa.ReqID, sa.Encap, sa.Encr, sa.Integ = 1, true, s.Encr, s.Integ
 		sa.EncrKey, sa.IntegKey = testKeys(sa.SPI, s.KeyLen), testKeys(sa.SPI+1, s.IntegLen)
+		if s.OutKey != nil {
+			sa.EncrKey, sa.IntegKey = s.OutKey, nil
+			if sa.Dir == In {
+				sa.EncrKey = s.InKey
+			}
+		}
 		if err := dp.AddSA(sa); err != nil {
 			return fail(err)
 		}
 	}
+	dp.out[s.OutSPI].SetLastSeq(s.OutSeq)
 	if err := dp.AddPolicy(Policy{Local: lts[0], Remote: rts[0], ReqID: 1}); err != nil {
 		return fail(err)
 	}
