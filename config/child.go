@@ -27,7 +27,7 @@ func (d *decoder) child(ce entry, c *Connection) (*Child, error) {
 			*side.ts = []TrafficSelector{{Dynamic: true, EndPort: 0xffff}}
 			continue
 		}
-		items, err := d.strList(e)
+		items, err := d.commaList(e)
 		if err != nil {
 			return nil, err
 		}
@@ -53,7 +53,7 @@ func (d *decoder) child(ce entry, c *Connection) (*Child, error) {
 		ch.Transport = m == "transport"
 	}
 	if e, ok := f["esp_proposals"]; ok {
-		items, err := d.strList(e)
+		items, err := d.commaList(e)
 		if err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ func (d *decoder) connection(ce entry) (*Connection, error) {
 		return nil, d.errf(e.val, e.path, "%s and local_addrs %s are of different IP families; expected both IPv4 or both IPv6", c.RemoteAddr, c.LocalAddr)
 	}
 	if e, ok := f["proposals"]; ok {
-		items, err := d.strList(e)
+		items, err := d.commaList(e)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +136,7 @@ func (d *decoder) connection(ce entry) (*Connection, error) {
 // address decodes local_addrs/remote_addrs: one IP address or %any (a
 // one-element list is accepted for swanctl.conf habits).
 func (d *decoder) address(e entry) (netip.Addr, error) {
-	items, err := d.strList(e)
+	items, err := d.commaList(e)
 	if err != nil {
 		return netip.Addr{}, err
 	}

@@ -338,3 +338,35 @@ func TestTemplates(t *testing.T) {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
+
+// swanctl.conf values paste over: comma-separated lists are lists.
+func TestCommaLists(t *testing.T) {
+	text := `connections:
+  x:
+    local_addrs: 192.0.2.1
+    remote_addrs: 192.0.2.2
+    proposals: aes128-sha256-x25519,aes256gcm16-prfsha256-ecp256
+    children:
+      c:
+        local_ts: 10.1.0.0/24,10.1.1.0/24
+        remote_ts: [10.2.0.0/24, "10.3.0.0/24, 10.4.0.0/24"]
+        esp_proposals: aes128gcm16, aes256-sha256
+secrets:
+  s:
+    secret: s
+`
+	cfg, err := Load(writeConfig(t, "p.yaml", text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Connections[0]
+	ch := c.Children[0]
+	if len(c.Proposals) != 2 || len(ch.Proposals) != 2 || len(ch.LocalTS) != 2 || len(ch.RemoteTS) != 3 ||
+		ch.RemoteTS[2].String() != "10.4.0.0/24" {
+		t.Errorf("proposals %d/%d, selectors %v %v", len(c.Proposals), len(ch.Proposals), ch.LocalTS, ch.RemoteTS)
+	}
+	p := writeConfig(t, "p.yaml", strings.Replace(text, "192.0.2.1\n", "192.0.2.1,192.0.2.9\n", 1))
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), ":3: connections.x.local_addrs: 2 addresses; expected exactly one IP address or %any (several are not supported yet)") {
+		t.Errorf("two local addresses: %v", err)
+	}
+}

@@ -253,6 +253,27 @@ func (d *decoder) strList(e entry) ([]item, error) {
 	return out, nil
 }
 
+// commaList is strList where a string may also hold several values
+// separated by commas, as swanctl.conf writes lists
+// ("10.1.0.0/24,10.1.1.0/24"), so that values can be pasted over.
+func (d *decoder) commaList(e entry) ([]item, error) {
+	items, err := d.strList(e)
+	if err != nil {
+		return nil, err
+	}
+	var out []item
+	for _, it := range items {
+		if !strings.Contains(it.val, ",") {
+			out = append(out, it)
+			continue
+		}
+		for _, part := range strings.Split(it.val, ",") {
+			out = append(out, item{strings.TrimSpace(part), it.node, it.path})
+		}
+	}
+	return out, nil
+}
+
 // duration decodes "30s", "15m", "4h", "1d", "1h30m" or bare seconds.
 // "0" means off where the field allows it.
 func (d *decoder) duration(e entry) (time.Duration, error) {
