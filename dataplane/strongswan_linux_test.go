@@ -264,3 +264,49 @@ func TestStrongSwanInterop(t *testing.T) {
 	}
 	t.Logf("petrel node: %s", stop())
 }
+
+// TestCompareStrongSwan is the throughput comparison: on one veth pair, in
+// one run, iperf3 TCP through petrel <-> petrel (userspace ESP on TUN) and
+// through strongSwan <-> strongSwan (kernel-libipsec), both AES-256-GCM in
+// UDP 4500, and prints both and their ratio. It is a benchmark, so it
+// asserts nothing about speed. Run it with
+//
+//	PETREL_BENCH=1 [PETREL_BENCH_SECS=10] go test ./dataplane -run TestCompareStrongSwan -v
+func TestCompareStrongSwan(t *testing.T) {
+	if os.Getenv("PETREL_BENCH") == "" {
+		t.Skip("set PETREL_BENCH=1 to run the petrel vs strongSwan throughput comparison")
+	}
+	needStrongSwan(t)
+	secs := 5
+	fmt.Sscan(os.Getenv("PETREL_BENCH_SECS"), &secs)
+	nsA, nsB := netnsPair(t)
+
+	a := nodeSpec{Local: "192.0.2.1", Remote: "192.0.2.2", Inner: "10.1.0.1", Peer: "10.2.0.1",
+		OutSPI: 0xa0000001, InSPI: 0xb0000001, Encr: 20, KeyLen: 36}
+	b := nodeSpec{Local: "192.0.2.2", Remote: "192.0.2.1", Inner: "10.2.0.1", Peer: "10.1.0.1",
+		OutSPI: 0xb0000001, InSPI: 0xa0000001, Encr: 20, KeyLen: 36}
+	stopA, stopB := startNode(t, nsA, a), startNode(t, nsB, b)
+	petrel := iperf3(t, nsA, nsB, secs)
+	stopA()
+	stopB()
+
+	ca := startCharon(t, nsA, swanctlConf("192.0.2.1", "192.0.2.2", "a.petrel.test", "b.petrel.test", "10.1.0.1/32", "10.2.0.1/32"))
+	cb := startCharon(t, nsB, swanctlConf("192.0.2.2", "192.0.2.1", "b.petrel.test", "a.petrel.test", "10.2.0.1/32", "10.1.0.1/32"))
+	ca.swanctl(t, "--initiate", "--child", "net", "--timeout", "10")
+	strongswan := iperf3(t, nsA, nsB, secs)
+	ca.kill()
+	cb.kill()
+
+	fmt.Printf("iperf3 TCP %d s, AES-256-GCM ESP in UDP 4500, one veth pair, %d CPUs\n", secs, numCPU())
+	fmt.Printf("  petrel     <-> petrel     (userspace ESP, TUN):   %8.0f Mbit/s\n", petrel)
+	fmt.Printf("  strongSwan <-> strongSwan (kernel-libipsec, TUN): %8.0f Mbit/s\n", strongswan)
+	fmt.Printf("  ratio petrel / strongSwan: %.2fx\n", petrel/strongswan)
+}
+
+func numCPU() int {
+	out, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(out), "processor\t:")
+}
