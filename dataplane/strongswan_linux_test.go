@@ -310,3 +310,85 @@ func numCPU() int {
 	}
 	return strings.Count(string(out), "processor\t:")
 }
+
+// netnsNAT builds A - R - B: A (192.0.2.1) behind a NAT router R that maps
+// A's UDP source to 198.51.100.254:40000-40999 towards B (198.51.100.2),
+// so IKE detects NAT (RFC 7296 §2.23) and ESP must cross the mapping.
+func netnsNAT(t *testing.T) (nsA, nsR, nsB string) {
+	t.Helper()
+	suffix := fmt.Sprint(os.Getpid())
+	nsA, nsR, nsB = "petrel-na-"+suffix, "petrel-nr-"+suffix, "petrel-nb-"+suffix
+	t.Cleanup(func() {
+		for _, ns := range []string{nsA, nsR, nsB} {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	for _, ns := range []string{nsA, nsR, nsB} {
+		run(t, "ip", "netns", "add", ns)
+		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	run(t, "ip", "link", "add", "pn-a", "netns", nsA, "type", "veth", "peer", "name", "pn-ra", "netns", nsR)
+	run(t, "ip", "link", "add", "pn-rb", "netns", nsR, "type", "veth", "peer", "name", "pn-b", "netns", nsB)
+	for _, c := range [][]string{
+		{nsA, "addr", "add", "192.0.2.1/24", "dev", "pn-a"}, {nsA, "link", "set", "pn-a", "up"},
+		{nsA, "route", "add", "default", "via", "192.0.2.254"}, {nsA, "addr", "add", "10.1.0.1/32", "dev", "lo"},
+		{nsR, "addr", "add", "192.0.2.254/24", "dev", "pn-ra"}, {nsR, "link", "set", "pn-ra", "up"},
+		{nsR, "addr", "add", "198.51.100.254/24", "dev", "pn-rb"}, {nsR, "link", "set", "pn-rb", "up"},
+		{nsB, "addr", "add", "198.51.100.2/24", "dev", "pn-b"}, {nsB, "link", "set", "pn-b", "up"},
+		{nsB, "addr", "add", "10.2.0.1/32", "dev", "lo"},
+	} {
+		run(t, "ip", append([]string{"-n", c[0]}, c[1:]...)...)
+	}
+	run(t, "ip", "netns", "exec", nsR, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	rules := `table ip nat {
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "pn-rb" ip saddr 192.0.2.0/24 meta l4proto udp snat to 198.51.100.254:40000-40999
+    oifname "pn-rb" ip saddr 192.0.2.0/24 masquerade
+  }
+}
+`
+	cmd := exec.Command("ip", "netns", "exec", nsR, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	return nsA, nsR, nsB
+}
+
+// TestStrongSwanInteropNAT is TestStrongSwanInterop with A behind a NAT
+// that rewrites its UDP port: ESP in UDP from petrel must cross the
+// mapping strongSwan learned during IKE, and B's replies come back in.
+func TestStrongSwanInteropNAT(t *testing.T) {
+	needStrongSwan(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft not installed")
+	}
+	nsA, _, nsB := netnsNAT(t)
+	a := startCharon(t, nsA, swanctlConf("192.0.2.1", "198.51.100.2", "a.petrel.test", "b.petrel.test", "10.1.0.0/24", "10.2.0.0/24"))
+	b := startCharon(t, nsB, swanctlConf("198.51.100.2", "%any", "b.petrel.test", "a.petrel.test", "10.2.0.0/24", "10.1.0.0/24"))
+	a.swanctl(t, "--initiate", "--child", "net", "--timeout", "10")
+	sas := b.swanctl(t, "--list-sas")
+	m := regexp.MustCompile(`remote .* @ 198\.51\.100\.254\[(\d+)\]`).FindStringSubmatch(sas)
+	if m == nil || m[1] == "4500" || !strings.Contains(sas, "TUNNEL-in-UDP") {
+		t.Fatalf("strongSwan B did not see A behind a port-rewriting NAT:\n%s", sas)
+	}
+	t.Logf("strongSwan B sees A at 198.51.100.254:%s", m[1])
+	keys := a.childKeys(t)
+	a.kill()
+	time.Sleep(200 * time.Millisecond)
+	stop := startNode(t, nsA, nodeSpec{Local: "192.0.2.1", Remote: "198.51.100.2", Inner: "10.1.0.1", Peer: "10.2.0.1",
+		LocalTS: "10.1.0.0/24", RemoteTS: "10.2.0.0/24", OutSPI: keys.out, InSPI: keys.in,
+		Encr: 20, OutKey: keys.initKey, InKey: keys.respKey, OutSeq: 1000})
+	out := run(t, "ip", "netns", "exec", nsA, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", "10.1.0.1", "10.2.0.1")
+	if !strings.Contains(out, "3 received") {
+		t.Fatalf("petrel behind NAT <-> strongSwan ping:\n%s\nB:\n%s", out, b.swanctl(t, "--list-sas"))
+	}
+	up := iperf3(t, nsA, nsB, 3)
+	down := iperf3(t, nsA, nsB, 3, "-R")
+	t.Logf("through NAT: petrel -> strongSwan %.0f Mbit/s, strongSwan -> petrel %.0f Mbit/s", up, down)
+	if up < 1 || down < 1 {
+		t.Fatalf("no throughput %.1f / %.1f", up, down)
+	}
+	t.Logf("petrel node: %s", stop())
+}
