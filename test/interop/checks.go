@@ -40,6 +40,27 @@ func (s *Scenario) WaitEstablished(n Node, ike, child string, timeout time.Durat
 	return IKESA{}
 }
 
+// WaitSameSA polls n until it lists an ESTABLISHED IKE SA with the SPIs
+// of sa (as its peer reported them), for at most timeout.
+func (s *Scenario) WaitSameSA(n Node, sa IKESA, timeout time.Duration) IKESA {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last []IKESA
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		last, _ = n.ListSAs(ctx)
+		cancel()
+		for _, x := range last {
+			if x.SPIi == sa.SPIi && x.SPIr == sa.SPIr && x.State == "ESTABLISHED" {
+				return x
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.Fatalf("%s: IKE SA %s_i %s_r not established after %s; it lists %s", n.Name(), sa.SPIi, sa.SPIr, timeout, describeSAs(last))
+	return IKESA{}
+}
+
 func describeSAs(sas []IKESA) string {
 	if len(sas) == 0 {
 		return "no SAs"

@@ -145,7 +145,9 @@ type proc struct {
 	err  error
 }
 
-// startProc starts cmd with stdout and stderr going to logPath.
+// startProc starts cmd with stdout and stderr going to logPath. Daemons
+// are built with a background context and live until stop or kill; a
+// helper built with a deadline (iperf3's server) is killed when it passes.
 func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -153,7 +155,6 @@ func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
 	}
 	cmd.Stdout = f
 	cmd.Stderr = f
-	cmd.Cancel = nil // the process outlives the start context; stop ends it
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("interop: start %v: %w", cmd.Args, err)

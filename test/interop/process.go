@@ -151,10 +151,11 @@ func (n *ProcessNode) Kill() error {
 func (n *ProcessNode) Exec(ctx context.Context, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	expanded := make([]string, len(argv))
 	for i, a := range argv {
-		argv[i] = n.expand(a)
+		expanded[i] = n.expand(a)
 	}
-	cmd := n.ns.Command(ctx, argv...)
+	cmd := n.ns.Command(ctx, expanded...)
 	cmd.Env = os.Environ()
 	for _, e := range n.Env {
 		cmd.Env = append(cmd.Env, n.expand(e))

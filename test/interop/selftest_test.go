@@ -203,9 +203,10 @@ func TestSelfLossDuringSetup(t *testing.T) {
 	const rounds = 5
 	for i := 0; i < rounds; i++ {
 		s.Initiate(a, ca.ChildName(), 30*time.Second)
-		s.WaitEstablished(b, "s2s", cb.ChildName(), 10*time.Second)
+		sa := s.WaitEstablished(a, "s2s", ca.ChildName(), 5*time.Second)
+		s.WaitSameSA(b, sa, 10*time.Second)
 		s.RequirePing(topo.A, topo.LanA, topo.LanB, 20, 10, 50*time.Millisecond)
-		if err := a.Terminate(s.ctx(20*time.Second), "s2s"); err != nil {
+		if err := a.Terminate(s.ctx(20*time.Second), "s2s", true); err != nil {
 			s.Fatalf("round %d: %v", i+1, err)
 		}
 	}
