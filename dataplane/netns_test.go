@@ -55,6 +55,8 @@ type nodeSpec struct {
 	LocalTS, RemoteTS string
 	// OutSeq continues an SA that another implementation already used.
 	OutSeq uint64
+	// RawESP sends plain ESP (IP protocol 50) instead of ESP in UDP.
+	RawESP bool
 }
 
 // runNode runs a data plane until stdin closes; it prints "ready" once the
@@ -66,9 +68,17 @@ func runNode(spec string) int {
 		return 2
 	}
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "node:", err); return 1 }
-	bind, err := NewUDPBind(esp.NATTPort, nil)
+	udp, err := NewUDPBind(esp.NATTPort, nil)
 	if err != nil {
 		return fail(err)
+	}
+	var bind Bind = udp
+	if s.RawESP {
+		raw, err := NewRawBind()
+		if err != nil {
+			return fail(err)
+		}
+		bind = &MultiBind{UDP: udp, Raw: raw}
 	}
 	dp := NewUserspace(bind, Options{Workers: s.Workers})
 	defer dp.Close()
@@ -97,7 +107,7 @@ func runNode(spec string) int {
 		{Dir: Out, SPI: s.OutSPI, Local: local, Remote: remote, LocalTS: lts, RemoteTS: rts},
 		{Dir: In, SPI: s.InSPI, Local: local, Remote: remote, LocalTS: lts, RemoteTS: rts},
 	} {
-		sa.ReqID, sa.Encap, sa.Encr, sa.Integ = 1, true, s.Encr, s.Integ
+		sa.ReqID, sa.Encap, sa.Encr, sa.Integ = 1, !s.RawESP, s.Encr, s.Integ
 		sa.EncrKey, sa.IntegKey = testKeys(sa.SPI, s.KeyLen), testKeys(sa.SPI+1, s.IntegLen)
 		if s.OutKey != nil {
 			sa.EncrKey, sa.IntegKey = s.OutKey, nil
@@ -262,9 +272,20 @@ func iperf3(t *testing.T, nsA, nsB string, secs int, extra ...string) float64 {
 }
 
 func TestTUNNamespaces(t *testing.T) {
+	base := nodeSpec{Encr: wire.EncrAES_GCM_16, KeyLen: 36}
+	tunNamespaces(t, base, "aes256gcm16, UDP 4500")
+}
+
+// TestTUNNamespacesRawESP is the same with plain ESP (IP protocol 50) and
+// AES-CBC with HMAC-SHA-256.
+func TestTUNNamespacesRawESP(t *testing.T) {
+	base := nodeSpec{Encr: wire.EncrAES_CBC, KeyLen: 32, Integ: wire.IntegHMAC_SHA2_256_128, IntegLen: 32, RawESP: true}
+	tunNamespaces(t, base, "aes256-sha256, raw ESP")
+}
+
+func tunNamespaces(t *testing.T, base nodeSpec, what string) {
 	needRoot(t, "ip", "iperf3", "ping")
 	nsA, nsB := netnsPair(t)
-	base := nodeSpec{Encr: wire.EncrAES_GCM_16, KeyLen: 36}
 	// PETREL_DP_WORKERS sets the crypto workers per node (default GOMAXPROCS),
 	// to compare serial and parallel crypto.
 	fmt.Sscan(os.Getenv("PETREL_DP_WORKERS"), &base.Workers)
@@ -279,7 +300,7 @@ func TestTUNNamespaces(t *testing.T) {
 		t.Fatalf("ping through the tunnel:\n%s", out)
 	}
 	mbit := iperf3(t, nsA, nsB, 3)
-	t.Logf("iperf3 TCP A->B through petrel ESP (aes256gcm16, UDP 4500, TUN): %.0f Mbit/s", mbit)
+	t.Logf("iperf3 TCP A->B through petrel ESP (%s, TUN): %.0f Mbit/s", what, mbit)
 	mbitR := iperf3(t, nsA, nsB, 3, "-R")
 	t.Logf("iperf3 TCP B->A (-R): %.0f Mbit/s", mbitR)
 	if mbit < 1 || mbitR < 1 {
