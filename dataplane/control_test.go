@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"net/netip"
 	"sync"
 	"testing"
@@ -236,7 +237,15 @@ func TestAddSAValidation(t *testing.T) {
 	if u.out[0x1234].endpoint().Port() != 61000 {
 		t.Fatal("UpdateSA did not move the endpoint")
 	}
+	deleted := u.out[0x1234].Outbound
 	must(t, u.DeleteSA(Out, 0x1234))
+	zeroed := false
+	for deadline := time.Now().Add(2 * time.Second); !zeroed && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		zeroed = !bytes.ContainsFunc(deleted.Keys().EncrKey, func(r rune) bool { return r != 0 })
+	}
+	if !zeroed {
+		t.Fatal("keys of a deleted SA were not zeroed")
+	}
 	if err := u.DeleteSA(Out, 0x1234); err != ErrNoSA {
 		t.Fatalf("second delete: %v", err)
 	}

@@ -45,17 +45,31 @@
 //
 // It sends and receives ESP through a Bind: UDPBind is the NAT-T port 4500
 // socket shared with IKE (RFC 3948 §2.2 non-ESP-marker demux: IKE messages
-// go to a callback, NAT-keepalives are dropped), MemBind joins two data
-// planes in memory for tests. Crypto runs on a pool of worker goroutines,
-// packets keep their order per device and per receive loop, buffers come
-// from bounded pools, and the hot path does not allocate.
+// go to a callback, NAT-keepalives are dropped; SendIKE and SendKeepalive
+// for the engine), RawBind is plain ESP on IP protocol 50, MultiBind uses
+// UDP or raw per SA, MemBind joins two data planes in memory for tests.
+// Crypto runs on a pool of worker goroutines (Options.Workers); packets
+// keep their order per device and per receive loop (a batch's mutex is held
+// until its crypto is done, as in wireguard-go); buffers come from bounded
+// pools of 64 KiB buffers so that TUN GRO and UDP GSO can coalesce; the
+// data plane's own path does not allocate per packet (BenchmarkDataPath),
+// while wireguard-go's StdNetBind under UDPBind allocates about one
+// endpoint per received datagram.
 //
-// XFRM (NewXFRM, Linux) installs states and policies in the kernel through
-// netlink, with UDP encapsulation and marks/if_id. Choose picks XFRM when
-// the kernel has ESP and otherwise says what is missing and falls back to
-// userspace; Kind is the config/flag override.
+// Deleting an SA takes it out of the tables at once and zeroes its keys
+// as soon as the packets already classified to it are through.
 //
-// Import rules (enforced at the module root): package esp, package wire
-// (transform IDs only), golang.zx2c4.com/wireguard (tun, netstack, conn),
-// github.com/vishvananda/netlink and the standard library.
+// XFRM (NewXFRM, Linux) installs states and in/out/fwd policies in the
+// kernel through netlink, with UDP encapsulation (EnableUDPDecap sets
+// UDP_ENCAP on the daemon's 4500 socket) and if_id for route-based XFRM
+// interfaces (AddInterface). ProbeXFRM names the missing kernel feature
+// (here: "XFRM but no in-kernel ESP (CONFIG_INET_ESP...)"); Choose picks
+// XFRM when the kernel has ESP and otherwise falls back to userspace on TUN
+// with that reason; Kind is the config/flag override (auto, xfrm, tun,
+// netstack).
+//
+// Import rules (docs/architecture.md): package esp, package wire
+// (transform IDs only), golang.zx2c4.com/wireguard (tun, tun/netstack,
+// conn), github.com/vishvananda/netlink, golang.org/x/sys/unix and the
+// standard library. Tests also use keylog, gopacket/pcapgo and x/net/icmp.
 package dataplane

@@ -43,7 +43,10 @@ func (u *Userspace) receiveLoop(fn ReceiveFunc) {
 				continue
 			}
 			if sa := u.in[spi]; sa != nil {
-				b.isa[i], b.dev[i] = sa, u.devices[sa.sa.IfID]
+				if dev := u.devices[sa.sa.IfID]; dev != nil {
+					sa.inflight.Add(1)
+					b.isa[i], b.dev[i] = sa, dev
+				}
 			}
 		}
 		u.mu.RUnlock()
@@ -59,11 +62,12 @@ func (u *Userspace) receiveLoop(fn ReceiveFunc) {
 func openBatch(b *batch) {
 	for i := range b.n {
 		sa := b.isa[i]
-		if sa == nil || b.dev[i] == nil {
+		if sa == nil {
 			continue
 		}
 		pkt := b.bufs[i][headroom : headroom+b.sizes[i]]
 		payload, nh, _, err := sa.Open(pkt)
+		sa.inflight.Add(-1)
 		if err != nil {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,6 +124,9 @@ func runNode(spec string) int {
 	if err := dp.AddPolicy(Policy{Local: lts[0], Remote: rts[0], ReqID: 1}); err != nil {
 		return fail(err)
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs0 := ms.Mallocs
 	fmt.Println("ready")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -141,8 +145,10 @@ func runNode(spec string) int {
 			hwm = strings.Join(strings.Fields(l), " ")
 		}
 	}
-	fmt.Printf("%s; out %d packets %d bytes; in %d packets %d bytes, drops replay %d auth %d policy %d\n",
-		hwm, out.Packets, out.Bytes, in.Packets, in.Bytes, in.ReplayDrops, in.AuthFailures, in.PolicyDrops)
+	runtime.ReadMemStats(&ms)
+	perPkt := float64(ms.Mallocs-mallocs0) / float64(max(1, out.Packets+in.Packets))
+	fmt.Printf("%s; %.3f heap allocs per packet; out %d packets %d bytes; in %d packets %d bytes, drops replay %d auth %d policy %d\n",
+		hwm, perPkt, out.Packets, out.Bytes, in.Packets, in.Bytes, in.ReplayDrops, in.AuthFailures, in.PolicyDrops)
 	return 0
 }
 

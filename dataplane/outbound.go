@@ -75,6 +75,7 @@ func (u *Userspace) classifyOut(d *device, b *batch) {
 			}
 			continue
 		}
+		sa.inflight.Add(1)
 		b.osa[i], b.seq[i] = sa, seq
 		if sa.sa.Mode == esp.Transport {
 			// RFC 4303 §3.1.1: ESP goes after the IP header; the
@@ -116,6 +117,7 @@ func sealBatch(b *batch) {
 		hl := sa.HeaderLen()
 		buf := b.bufs[i][b.start[i]-hl : b.start[i]+b.plen[i]]
 		pkt, err := sa.SealSeq(buf, b.plen[i], b.nh[i], b.seq[i])
+		sa.inflight.Add(-1)
 		if err == nil {
 			b.res[i] = pkt
 		}

@@ -64,13 +64,15 @@ type Userspace struct {
 
 type inSA struct {
 	*esp.Inbound
-	sa SA // keys cleared
+	sa       SA            // keys cleared
+	inflight *atomic.Int64 // packets classified but not yet opened
 }
 
 type outSA struct {
 	*esp.Outbound
 	sa        SA // keys cleared; replaced as a whole by UpdateSA
 	exhausted *atomic.Bool
+	inflight  *atomic.Int64 // packets classified but not yet sealed
 }
 
 // NewUserspace starts a userspace data plane on bind. Attach devices with
@@ -169,7 +171,7 @@ func (u *Userspace) AddSA(sa SA) error {
 			return err
 		}
 		delete(u.spis, sa.SPI)
-		u.in[sa.SPI] = &inSA{e, public}
+		u.in[sa.SPI] = &inSA{e, public, new(atomic.Int64)}
 		if u.opts.KeyLog != nil {
 			keys = e.Keys()
 		}
@@ -183,7 +185,7 @@ func (u *Userspace) AddSA(sa SA) error {
 			u.mu.Unlock()
 			return err
 		}
-		o := &outSA{e, public, new(atomic.Bool)}
+		o := &outSA{e, public, new(atomic.Bool), new(atomic.Int64)}
 		u.out[sa.SPI] = o
 		u.byReqID[sa.ReqID] = o // make-before-break: newest wins
 		if sa.IfID != 0 {
@@ -228,7 +230,7 @@ func (u *Userspace) UpdateSA(dir Direction, spi uint32, local, remote netip.Addr
 		if s == nil {
 			return ErrNoSA
 		}
-		n := &outSA{s.Outbound, s.sa, s.exhausted}
+		n := &outSA{s.Outbound, s.sa, s.exhausted, s.inflight}
 		n.sa.Local, n.sa.Remote, n.sa.Encap = local, remote, encap
 		u.out[spi] = n
 		if u.byReqID[n.sa.ReqID] == s {
@@ -252,7 +254,7 @@ func (u *Userspace) DeleteSA(dir Direction, spi uint32) error {
 			return ErrNoSA
 		}
 		delete(u.in, spi)
-		s.Close()
+		go retire(s.inflight, s.Close)
 	case Out:
 		s := u.out[spi]
 		if s == nil {
@@ -267,10 +269,20 @@ func (u *Userspace) DeleteSA(dir Direction, spi uint32) error {
 			delete(u.byIfID, s.sa.IfID)
 			u.fallbackLocked(0, s.sa.IfID)
 		}
-		// Packets being sealed with it finish; its keys go now.
-		s.Close()
+		// Packets already classified to it are sealed, then its keys go.
+		go retire(s.inflight, s.Close)
 	}
 	return nil
+}
+
+// retire zeroes a deleted SA's keys once no packet in the pipeline refers
+// to it. The SA is already out of the tables, so the count only falls; the
+// wait is bounded (buffers in flight are bounded too).
+func retire(inflight *atomic.Int64, zero func()) {
+	for i := 0; i < 5000 && inflight.Load() > 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	zero()
 }
 
 // fallbackLocked points a ReqID or IfID at another installed outbound SA
