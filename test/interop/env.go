@@ -19,14 +19,20 @@ var tools = []string{charonPath, swanctlPath, "/usr/bin/tshark", "/usr/bin/iperf
 	"/usr/sbin/nft", "/usr/bin/dumpcap", filepath.Join(pluginDir, "libstrongswan-kernel-libipsec.so")}
 
 var (
-	gateOnce sync.Once
-	gateMsg  string
+	gateOnce  sync.Once
+	gateMsg   string
+	gateFatal bool
 )
 
 // gateReason says why the harness cannot run here, or "" when it can.
-func gateReason() string {
-	gateOnce.Do(func() { gateMsg = computeGate() })
-	return gateMsg
+// fatal is true when the harness was asked for (PETREL_INTEROP=1, root)
+// but cannot run: that must be red, not a quiet skip.
+func gateReason() (reason string, fatal bool) {
+	gateOnce.Do(func() {
+		gateMsg = computeGate()
+		gateFatal = gateMsg != "" && os.Getenv(EnvSwitch) == "1" && os.Geteuid() == 0
+	})
+	return gateMsg, gateFatal
 }
 
 func computeGate() string {
@@ -64,8 +70,8 @@ func Setup() (teardown func()) {
 	if os.Getenv(EnvSwitch) == "1" && os.Geteuid() == 0 && len(missingTools()) > 0 {
 		installDeps()
 	}
-	if gateReason() != "" {
-		fmt.Println(gateReason())
+	if reason, _ := gateReason(); reason != "" {
+		fmt.Println(reason)
 		return func() {}
 	}
 	for _, n := range removeStaleNetns() {

@@ -63,7 +63,9 @@ type summaryRow struct {
 // arranges cleanup and the summary row.
 func Begin(t *testing.T, name, role string) *Scenario {
 	t.Helper()
-	if reason := gateReason(); reason != "" {
+	if reason, fatal := gateReason(); fatal {
+		t.Fatal(reason)
+	} else if reason != "" {
 		t.Skip(reason)
 	}
 	liveMu.Lock()
@@ -272,7 +274,9 @@ func cleanupAll(why string) {
 	}
 }
 
-// summaryTable renders the scenario table printed at the end of the run.
+// summaryTable renders the scenario table printed at the end of the run,
+// as a Markdown table (every line starts with "|", which is also what
+// scripts/test.sh lets through its filter).
 func summaryTable() string {
 	liveMu.Lock()
 	rows := append([]summaryRow(nil), summary...)
@@ -280,22 +284,22 @@ func summaryTable() string {
 	if len(rows) == 0 {
 		return ""
 	}
-	var b strings.Builder
-	w := 10
+	w := len("scenario")
 	for _, r := range rows {
 		w = max(w, len(r.name))
 	}
-	fmt.Fprintf(&b, "%-*s  %-16s  %-6s  %8s\n", w, "scenario", "petrel role", "result", "time")
-	fmt.Fprintf(&b, "%s\n", strings.Repeat("-", w+36))
+	var b strings.Builder
+	line := func(name, role, result, took, why string) {
+		fmt.Fprintf(&b, "| %-*s | %-16s | %-6s | %7s | %s\n", w, name, role, result, took, why)
+	}
+	line("scenario", "petrel role", "result", "time", "why |")
+	fmt.Fprintf(&b, "|%s|%s|%s|%s|---|\n", strings.Repeat("-", w+2), strings.Repeat("-", 18), strings.Repeat("-", 8), strings.Repeat("-", 9))
 	var total time.Duration
 	for _, r := range rows {
 		total += r.took
-		fmt.Fprintf(&b, "%-*s  %-16s  %-6s  %7.1fs\n", w, r.name, r.role, r.result, r.took.Seconds())
-		if r.reason != "" {
-			fmt.Fprintf(&b, "%-*s    why: %s\n", w, "", r.reason)
-		}
+		line(r.name, r.role, r.result, fmt.Sprintf("%.1fs", r.took.Seconds()), r.reason+" |")
 	}
-	fmt.Fprintf(&b, "%s\n%-*s  %-16s  %-6s  %7.1fs\n", strings.Repeat("-", w+36), w, "total", "", "", total.Seconds())
+	line("total", "", "", fmt.Sprintf("%.1fs", total.Seconds()), " |")
 	return b.String()
 }
 

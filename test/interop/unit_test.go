@@ -177,9 +177,15 @@ func TestSummaryTable(t *testing.T) {
 	liveMu.Unlock()
 	defer func() { liveMu.Lock(); summary = saved; liveMu.Unlock() }()
 	got := summaryTable()
-	for _, want := range []string{"psk-site-to-site  initiator         PASS        1.5s", "why: no DPD after 10 s", "13.5s"} {
+	for _, want := range []string{"| psk-site-to-site | initiator        | PASS   |    1.5s |  |",
+		"| FAIL   |   12.0s | no DPD after 10 s |", "| total            |                  |        |   13.5s |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
+		if !strings.HasPrefix(l, "|") || !strings.HasSuffix(l, "|") {
+			t.Errorf("not a table line: %q", l)
 		}
 	}
 }
