@@ -41,6 +41,10 @@ type EndpointConfig struct {
 	// NATTPort is our NAT-T port, where an initiator moves when a NAT is
 	// detected; 0 = 4500.
 	NATTPort uint16
+	// SPIMask and SPIValue constrain the IKE SPIs this endpoint chooses:
+	// spi&SPIMask == SPIValue. A sharded transport (ike/udp) uses them to
+	// route a datagram to the endpoint that owns its SPI.
+	SPIMask, SPIValue uint64
 	// InvalidSPIRate bounds INVALID_IKE_SPI answers per second
 	// (RFC 7296 §2.21.4); negative disables them.
 	InvalidSPIRate int
@@ -171,7 +175,8 @@ func (ep *Endpoint) newSPI() (uint64, error) {
 		if _, err := io.ReadFull(ep.rand, b[:]); err != nil {
 			return 0, fmt.Errorf("ike: reading SPI: %w", err)
 		}
-		if spi := binary.BigEndian.Uint64(b[:]); spi != 0 && ep.sas[spi] == nil {
+		spi := binary.BigEndian.Uint64(b[:])&^ep.cfg.SPIMask | ep.cfg.SPIValue&ep.cfg.SPIMask
+		if spi != 0 && ep.sas[spi] == nil {
 			return spi, nil
 		}
 	}
@@ -275,6 +280,11 @@ func (ep *Endpoint) remove(sa *SA) {
 	if sa.halfOpen {
 		ep.endHalfOpen(sa)
 	}
+	// The IKE_SA_INIT index lives as long as the SA, so a late duplicate
+	// IKE_SA_INIT reaches it (and is dropped) instead of opening a new one.
+	if !sa.initiator && ep.inits[initKey{sa.halfOpenIP, sa.spiI}] == sa {
+		delete(ep.inits, initKey{sa.halfOpenIP, sa.spiI})
+	}
 	ep.timers.set(sa, time.Time{})
 }
 
@@ -284,9 +294,6 @@ func (ep *Endpoint) endHalfOpen(sa *SA) {
 	ip := sa.halfOpenIP.Addr()
 	if ep.perIP[ip]--; ep.perIP[ip] <= 0 {
 		delete(ep.perIP, ip)
-	}
-	if ep.inits[initKey{sa.halfOpenIP, sa.spiI}] == sa {
-		delete(ep.inits, initKey{sa.halfOpenIP, sa.spiI})
 	}
 }
 

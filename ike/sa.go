@@ -111,6 +111,10 @@ func (sa *SA) Addrs() (local, remote netip.AddrPort) { return sa.local, sa.remot
 // NATDetected reports whether NAT was detected (or faked) on the path.
 func (sa *SA) NATDetected() bool { return sa.natLocal || sa.natRemote || sa.forcedEncap }
 
+// BehindNAT reports whether this side is behind a NAT and so must send
+// NAT-T keepalives (RFC 3948 §4).
+func (sa *SA) BehindNAT() bool { return sa.natLocal }
+
 // ourSPI is the SPI this side chose.
 func (sa *SA) ourSPI() uint64 {
 	if sa.initiator {

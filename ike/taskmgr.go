@@ -158,6 +158,14 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 			st.DroppedWindow++ // late duplicate, replay or unsolicited
 			return
 		}
+		if sa.state == stateDeleting && m.Encrypted() == nil && wire.FindNotify(m.Payloads, wire.INVALID_IKE_SPI) != nil {
+			// RFC 7296 §2.21.4: the peer no longer knows the SA we are
+			// deleting (it answered our first delete, and that answer
+			// was lost). Unauthenticated, but it can only hasten a
+			// deletion already under way.
+			sa.destroy(out, "deleted")
+			return
+		}
 		in, ok := sa.open(m, src, dst)
 		if !ok {
 			return
