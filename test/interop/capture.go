@@ -83,6 +83,7 @@ type IKEMsg struct {
 	Response  bool
 	MsgID     uint32
 	Payloads  []int // payload types, inner payloads after SK (46) once decrypted
+	Notifies  []int // notify message types (RFC 7296 §3.10.1), decrypted ones included
 	Encrypted bool  // has an SK (46) or SKF (53) payload
 	Decrypted bool
 }
@@ -120,7 +121,7 @@ func (s *Scenario) Analyze(pcap string, kl KeyLog) (CaptureReport, error) {
 	fields := []string{"frame.number", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
 		"ip.src", "udp.srcport", "ip.dst", "udp.dstport", "isakmp.exchangetype", "isakmp.flags",
 		"isakmp.messageid", "isakmp.typepayload", "isakmp.enc.decrypted", "esp.spi", "esp.icv_good",
-		"esp.icv_bad", "udpencap.nat_keepalive"}
+		"esp.icv_bad", "udpencap.nat_keepalive", "isakmp.notify.msgtype"}
 	args = append(args, "-T", "fields", "-E", "header=n", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|")
 	for _, f := range fields {
 		args = append(args, "-e", f)
@@ -155,7 +156,7 @@ func parseTsharkFields(out string) CaptureReport {
 			continue
 		}
 		f := strings.Split(line, "\t")
-		for len(f) < 17 {
+		for len(f) < 18 {
 			f = append(f, "")
 		}
 		r.Frames++
@@ -198,6 +199,11 @@ func parseTsharkFields(out string) CaptureReport {
 					if n == 46 || n == 53 {
 						m.Encrypted = true
 					}
+				}
+			}
+			for _, n := range strings.Split(f[17], "|") {
+				if v, err := strconv.Atoi(n); err == nil {
+					m.Notifies = append(m.Notifies, v)
 				}
 			}
 			if m.Encrypted && !m.Decrypted {

@@ -107,14 +107,15 @@ func TestIKEUATLine(t *testing.T) {
 
 func TestParseTsharkFields(t *testing.T) {
 	row := func(cols ...string) string {
-		for len(cols) < 17 {
+		for len(cols) < 18 {
 			cols = append(cols, "")
 		}
 		return strings.Join(cols, "\t")
 	}
 	out := strings.Join([]string{
 		// IKE_SA_INIT request, no SK.
-		row("1", "", "", "", "192.0.2.1", "500", "192.0.2.2", "500", "34", "0x08", "0", "33|2|3|34|40"),
+		row("1", "", "", "", "192.0.2.1", "500", "192.0.2.2", "500", "34", "0x08", "0", "33|2|3|34|40|41|41",
+			"", "", "", "", "", "16388|16389"),
 		// IKE_AUTH response, decrypted.
 		row("2", "", "", "", "192.0.2.2", "4500", "192.0.2.1", "4500", "35", "0x20", "1", "46|36|39", "aabb"),
 		// INFORMATIONAL request left encrypted.
@@ -135,7 +136,10 @@ func TestParseTsharkFields(t *testing.T) {
 	if m := r.IKE[1]; !m.Response || !m.Encrypted || !m.Decrypted || m.MsgID != 1 || m.Src != "192.0.2.2:4500" {
 		t.Errorf("IKE_AUTH response parsed as %+v", m)
 	}
-	if r.IKE[0].Encrypted || len(r.IKE[0].Payloads) != 3 {
+	if n := r.IKE[0].Notifies; len(n) != 2 || n[0] != 16388 || n[1] != 16389 {
+		t.Errorf("IKE_SA_INIT notifies %v, want NAT_DETECTION_SOURCE_IP and _DESTINATION_IP", n)
+	}
+	if r.IKE[0].Encrypted || len(r.IKE[0].Payloads) != 5 {
 		t.Errorf("IKE_SA_INIT parsed as %+v (payloads without proposal/transform substructures)", r.IKE[0])
 	}
 	if !r.ESP[0].ICVGood || r.ESP[1].ICVGood || !r.ESP[1].ICVBad {
