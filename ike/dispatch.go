@@ -103,8 +103,8 @@ func (ep *Endpoint) handleInit(now time.Time, m *wire.Message, src, dst netip.Ad
 	sa.out = out
 	sa.handle(now, m, src, dst, out)
 	sa.out = nil
-	if sa.state == stateDead {
-		return // refused: nothing kept
+	if sa.state == stateDead || sa.tm.peerMID == 0 {
+		return // refused or dropped: nothing kept
 	}
 	ep.sas[spi] = sa
 	ep.inits[initKey{src, h.SPIi}] = sa

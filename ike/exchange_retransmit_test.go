@@ -227,3 +227,44 @@ func TestInvalidSPI(t *testing.T) {
 		t.Fatal("state kept")
 	}
 }
+
+// TestPayloadRules: an authenticated request that breaks its exchange's
+// payload rules is answered with INVALID_SYNTAX, one with an unknown
+// critical payload with UNSUPPORTED_CRITICAL_PAYLOAD (RFC 7296 §2.5,
+// §2.21.1); no task sees them and the SA stays up.
+//
+//	A: HDR(INFORMATIONAL), SK{SA}       -->
+//	                                    <--  HDR, SK{N(INVALID_SYNTAX)}
+//	A: HDR(INFORMATIONAL), SK{C:PAYLOAD(200)}  -->
+//	                                    <--  HDR, SK{N(UNSUPPORTED_CRITICAL_PAYLOAD, 200)}
+func TestPayloadRules(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "k")
+	p := newPair(t, []*Connection{ca}, []*Connection{mirror(ca)})
+	spi, _, _ := p.establish("gw")
+	asa := p.a.ep.SA(spi)
+	mk := func(mid uint32, inner wire.Payload) Datagram {
+		m := wire.Message{Header: wire.Header{SPIi: asa.spiI, SPIr: asa.spiR, Exchange: wire.INFORMATIONAL, MessageID: mid, Flags: wire.FlagInitiator}}
+		m.Inner = []wire.Payload{inner}
+		b, err := m.Encode(asa.prot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Datagram{Src: addrA, Dst: addrB, Data: b}
+	}
+	sa := toWireSA([][]wire.Transform{{gcm256}}, wire.ProtoESP, []byte{1, 2, 3, 4})
+	out := p.deliver(p.b, mk(2, sa))
+	if len(out.Datagrams) != 1 || !hasNotify(innerOf(t, asa, out.Datagrams[0]), wire.INVALID_SYNTAX) {
+		t.Fatal("rule violation not answered with INVALID_SYNTAX")
+	}
+	out = p.deliver(p.b, mk(3, &wire.RawPayload{PType: 200, Critical: true, Body: []byte{1}}))
+	if len(out.Datagrams) != 1 {
+		t.Fatal("critical payload not answered")
+	}
+	n := wire.FindNotify(innerOf(t, asa, out.Datagrams[0]), wire.UNSUPPORTED_CRITICAL_PAYLOAD)
+	if n == nil || len(n.Data) != 1 || n.Data[0] != 200 {
+		t.Fatalf("want UNSUPPORTED_CRITICAL_PAYLOAD(200), got %v", n)
+	}
+	if p.b.ep.Len() != 1 {
+		t.Fatal("SA lost")
+	}
+}

@@ -166,8 +166,12 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 			sa.destroy(out, "deleted")
 			return
 		}
-		in, ok := sa.open(m, src, dst)
+		in, we, ok := sa.open(m, src, dst)
 		if !ok {
+			return
+		}
+		if we != nil {
+			sa.syntaxError(in, we, out)
 			return
 		}
 		sa.processResponse(now, in, out)
@@ -176,7 +180,8 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 	// A request.
 	if tm.peerMID > 0 && h.MessageID == tm.peerMID-1 && tm.resp != nil {
 		if h.Exchange != wire.IKE_SA_INIT {
-			if _, ok := sa.open(m, src, dst); !ok {
+			if sa.prot == nil || m.Encrypted() == nil || m.Open(sa.prot) != nil {
+				sa.ep.stats.DroppedICV++
 				return
 			}
 		}
@@ -194,8 +199,12 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 		st.DroppedState++
 		return
 	}
-	in, ok := sa.open(m, src, dst)
+	in, we, ok := sa.open(m, src, dst)
 	if !ok {
+		return
+	}
+	if we != nil {
+		sa.syntaxError(in, we, out)
 		return
 	}
 	if h.Exchange != wire.IKE_SA_INIT {
@@ -221,38 +230,71 @@ func (sa *SA) requestAllowed(x wire.ExchangeType) bool {
 }
 
 // open decrypts a protected message; failures are dropped and counted
-// (RFC 7296 §2.21.2: no answer to a message that does not verify).
-func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort) (*msgIn, bool) {
+// (RFC 7296 §2.21.2: no answer to a message that does not verify). A
+// message that verifies but breaks the payload rules of its exchange
+// (wire.CheckRules, checked here before any task runs) is returned with its
+// *wire.Error.
+func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort) (*msgIn, *wire.Error, bool) {
 	in := &msgIn{hdr: m.Header, raw: m.Raw(), src: src, dst: dst}
+	var we *wire.Error
 	if m.Header.Exchange == wire.IKE_SA_INIT {
-		if m.Encrypted() != nil {
+		if m.Encrypted() != nil || m.Fragment() != nil {
 			sa.ep.stats.DroppedMalformed++
-			return nil, false
+			return nil, nil, false
 		}
 		in.payloads = m.Payloads
+	} else {
+		if sa.prot == nil || m.Encrypted() == nil {
+			sa.ep.stats.DroppedMalformed++
+			return nil, nil, false
+		}
+		if err := m.Open(sa.prot); err != nil {
+			if !errors.As(err, &we) {
+				sa.ep.stats.DroppedICV++
+				return nil, nil, false
+			}
+			sa.ep.stats.DroppedMalformed++
+			return in, we, true
+		}
+		in.payloads = m.Inner
+	}
+	if err := wire.CheckRules(m); err != nil {
+		sa.ep.stats.DroppedMalformed++
+		if !errors.As(err, &we) {
+			we = &wire.Error{Notify: wire.INVALID_SYNTAX, Reason: err.Error()}
+		}
+		return in, we, true
+	}
+	if m.Header.Exchange == wire.IKE_SA_INIT {
 		// The IKE_SA_INIT octets are signed in IKE_AUTH (RFC 7296 §2.15).
 		if m.Header.IsResponse() {
 			sa.initResp = in.raw
 		} else {
 			sa.initReq = in.raw
 		}
-		return in, true
 	}
-	if sa.prot == nil || m.Encrypted() == nil {
-		sa.ep.stats.DroppedMalformed++
-		return nil, false
+	return in, nil, true
+}
+
+// syntaxError handles an authenticated message that breaks the rules
+// (RFC 7296 §2.21.1): a protected request is answered with the error
+// notification; a protected response ends the SA, whose exchange cannot
+// complete. Unprotected ones (IKE_SA_INIT) may be forged and are dropped.
+func (sa *SA) syntaxError(in *msgIn, we *wire.Error, out *Output) {
+	if in.hdr.Exchange == wire.IKE_SA_INIT {
+		return
 	}
-	if err := m.Open(sa.prot); err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			sa.ep.stats.DroppedICV++
-		} else {
-			sa.ep.stats.DroppedMalformed++
-		}
-		return nil, false
+	if in.hdr.IsResponse() {
+		sa.fail(out, notifyErr(we.Notify, "peer's response: "+we.Reason))
+		return
 	}
-	in.payloads = m.Inner
-	return in, true
+	b, err := sa.encode(in.hdr.Exchange, true, in.hdr.MessageID, []wire.Payload{&wire.Notify{NotifyType: we.Notify, Data: we.Data}})
+	if err != nil {
+		return
+	}
+	sa.tm.resp = b
+	sa.tm.peerMID++
+	out.Datagrams = append(out.Datagrams, Datagram{Src: in.dst, Dst: in.src, Data: b})
 }
 
 func (sa *SA) processResponse(now time.Time, in *msgIn, out *Output) {
