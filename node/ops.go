@@ -1,0 +1,107 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/petrel-vpn/petrel/dataplane"
+	"github.com/petrel-vpn/petrel/esp"
+	"github.com/petrel-vpn/petrel/ike"
+)
+
+// apply carries out one data-plane operation of the core and zeroes the
+// keys it held (the core keeps no copy, ike.ChildOp).
+func (n *Node) apply(now time.Time, op *ike.ChildOp) {
+	defer func() {
+		clear(op.EncrIn)
+		clear(op.IntegIn)
+		clear(op.EncrOut)
+		clear(op.IntegOut)
+	}()
+	var err error
+	switch op.Kind {
+	case ike.OpInstall:
+		err = n.install(now, op)
+	case ike.OpDelete:
+		err = n.remove(op.InSPI)
+	}
+	if err != nil {
+		n.log.Error("node: data plane", "op", op.Kind.String(), "child", op.Name, "in_spi", hex32(op.InSPI), "err", err)
+	}
+}
+
+func toSelectors(ts []ike.TrafficSelector) []dataplane.Selector {
+	out := make([]dataplane.Selector, len(ts))
+	for i, t := range ts {
+		out[i] = dataplane.Selector{Start: t.Start, End: t.End, Proto: t.Proto, StartPort: t.StartPort, EndPort: t.EndPort}
+	}
+	return out
+}
+
+// install adds the inbound SA, then the outbound one, then one Protect
+// policy per pair of local and remote selectors (RFC 4301 §4.4.1).
+func (n *Node) install(now time.Time, op *ike.ChildOp) error {
+	n.nextReqID++
+	reqID := n.nextReqID
+	mode := esp.Tunnel
+	if op.Mode == ike.ModeTransport {
+		mode = esp.Transport
+	}
+	lts, rts := toSelectors(op.LocalTS), toSelectors(op.RemoteTS)
+	in := dataplane.SA{Dir: dataplane.In, SPI: op.InSPI, ReqID: reqID, Mode: mode, Local: op.Local, Remote: op.Remote,
+		Encap: op.UDPEncap, Encr: op.Encr, EncrKey: op.EncrIn, Integ: op.Integ, IntegKey: op.IntegIn, ESN: op.ESN,
+		LocalTS: lts, RemoteTS: rts}
+	out := in
+	out.Dir, out.SPI, out.EncrKey, out.IntegKey = dataplane.Out, op.OutSPI, op.EncrOut, op.IntegOut
+	if err := n.dp.AddSA(in); err != nil {
+		return fmt.Errorf("node: inbound SA %s: %w", hex32(op.InSPI), err)
+	}
+	if err := n.dp.AddSA(out); err != nil {
+		_ = n.dp.DeleteSA(dataplane.In, op.InSPI)
+		return fmt.Errorf("node: outbound SA %s: %w", hex32(op.OutSPI), err)
+	}
+	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
+	n.children[op.InSPI] = c
+	for _, l := range lts {
+		for _, r := range rts {
+			p := dataplane.Policy{Local: l, Remote: r, ReqID: reqID, Action: dataplane.Protect}
+			if err := n.dp.AddPolicy(p); err != nil {
+				return fmt.Errorf("node: policy %v === %v: %w", l, r, err)
+			}
+			c.policies = append(c.policies, p)
+		}
+	}
+	return nil
+}
+
+// remove deletes a Child SA pair and its policies, keeping its counters in
+// the node's totals.
+func (n *Node) remove(inSPI uint32) error {
+	c := n.children[inSPI]
+	if c == nil {
+		return fmt.Errorf("node: no Child SA with inbound SPI %s", hex32(inSPI))
+	}
+	delete(n.children, inSPI)
+	if ci, err := n.dp.Counters(dataplane.In, c.inSPI); err == nil {
+		n.stats.retire(ci, true)
+	}
+	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil {
+		n.stats.retire(co, false)
+	}
+	var first error
+	for _, p := range c.policies {
+		if err := n.dp.DeletePolicy(p); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := n.dp.DeleteSA(dataplane.Out, c.outSPI); err != nil && first == nil {
+		first = err
+	}
+	if err := n.dp.DeleteSA(dataplane.In, c.inSPI); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+func hex32(v uint32) string { return fmt.Sprintf("%08x", v) }
+func hex64(v uint64) string { return fmt.Sprintf("%016x", v) }
