@@ -356,7 +356,52 @@ func ListSAsVici(ctx context.Context, socket string) ([]IKESA, error) {
 	return viciListSAs(ctx, sess)
 }
 
+// viciListSAs lists IKE SAs with "list-sas", checked against the count
+// that "stats" reports before and after. govici v0.8.0 reads a streamed
+// command's events and its final response from two channels in one select,
+// so the response can overtake the last events and a listing comes back
+// short; a listing is trusted only when the counts agree (retried a few
+// times, since SAs may come and go in between).
 func viciListSAs(ctx context.Context, sess *vici.Session) ([]IKESA, error) {
+	var sas []IKESA
+	var before, after int
+	for try := 0; try < 8; try++ {
+		var err error
+		if before, err = viciIKECount(ctx, sess); err != nil {
+			return nil, err
+		}
+		if sas, err = viciListOnce(ctx, sess); err != nil {
+			return nil, err
+		}
+		if after, err = viciIKECount(ctx, sess); err != nil {
+			return nil, err
+		}
+		if before == after && after == len(sas) {
+			return sas, nil
+		}
+	}
+	return sas, fmt.Errorf("list-sas: listed %d IKE SAs while stats counted %d then %d", len(sas), before, after)
+}
+
+// viciIKECount returns the number of IKE SAs (stats: ikesas.total).
+func viciIKECount(ctx context.Context, sess *vici.Session) (int, error) {
+	m, err := sess.Call(ctx, "stats", nil)
+	if err != nil {
+		return 0, fmt.Errorf("stats: %w", err)
+	}
+	ike, ok := m.Get("ikesas").(*vici.Message)
+	if !ok {
+		return 0, fmt.Errorf("stats: no ikesas section")
+	}
+	total, _ := ike.Get("total").(string)
+	n, err := strconv.Atoi(total)
+	if err != nil {
+		return 0, fmt.Errorf("stats: ikesas total %q: %w", total, err)
+	}
+	return n, nil
+}
+
+func viciListOnce(ctx context.Context, sess *vici.Session) ([]IKESA, error) {
 	var sas []IKESA
 	for m, err := range sess.CallStreaming(ctx, "list-sas", "list-sa", nil) {
 		if err != nil {
