@@ -1,0 +1,201 @@
+package cert
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+)
+
+// UnreachablePolicy says what happens when no CRL or OCSP answer can be had.
+type UnreachablePolicy int
+
+const (
+	// Lenient accepts the certificate and logs one warning.
+	Lenient UnreachablePolicy = iota
+	// Strict refuses it with ReasonRevocationUnavailable.
+	Strict
+)
+
+// Size bounds for fetched revocation data.
+const (
+	MaxCRLSize  = 8 << 20
+	MaxOCSPSize = 64 << 10
+)
+
+// Revocation checks certificates against OCSP responders named in their
+// Authority Information Access (RFC 6960) and CRLs from their CRL
+// distribution points (RFC 5280 §4.2.1.13), fetched over HTTP through
+// Fetcher. CRLs are cached until their nextUpdate. OCSP is asked first;
+// a definite OCSP answer (good or revoked) is final, otherwise the CRL
+// decides.
+type Revocation struct {
+	Fetcher Fetcher
+	Policy  UnreachablePolicy
+	Log     *slog.Logger // nil: slog.Default()
+	Now     func() time.Time
+	// OCSPSkew is the clock skew allowed on OCSP thisUpdate; 0 means 5 min.
+	OCSPSkew time.Duration
+
+	mu   sync.Mutex
+	crls map[string]*x509.RevocationList
+}
+
+func (r *Revocation) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Revocation) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
+}
+
+// errUnavailable is a source that gave no definite answer.
+type errUnavailable struct{ why string }
+
+func (e errUnavailable) Error() string { return e.why }
+
+// Check decides whether c, issued by issuer, is revoked.
+func (r *Revocation) Check(ctx context.Context, c, issuer *x509.Certificate) error {
+	subj := c.Subject.String()
+	var why []string
+	if len(c.OCSPServer) > 0 {
+		err := r.checkOCSP(ctx, c, issuer)
+		if _, ok := err.(errUnavailable); !ok {
+			return err
+		}
+		why = append(why, "OCSP: "+err.Error())
+	}
+	if len(c.CRLDistributionPoints) > 0 {
+		err := r.checkCRL(ctx, c, issuer)
+		if _, ok := err.(errUnavailable); !ok {
+			return err
+		}
+		why = append(why, "CRL: "+err.Error())
+	}
+	if len(why) == 0 {
+		why = append(why, "certificate names no OCSP responder and no CRL distribution point")
+	}
+	if r.Policy == Strict {
+		return refuse(ReasonRevocationUnavailable, subj, "%v", why)
+	}
+	r.log().Warn("cert: revocation status unavailable, accepted under lenient policy",
+		"subject", subj, "serial", c.SerialNumber.String(), "why", why)
+	return nil
+}
+
+func (r *Revocation) checkOCSP(ctx context.Context, c, issuer *x509.Certificate) error {
+	req, err := ocsp.CreateRequest(c, issuer, nil)
+	if err != nil {
+		return errUnavailable{"building request: " + err.Error()}
+	}
+	var last error = errUnavailable{"no http responder"}
+	for _, url := range c.OCSPServer {
+		if !isHTTPURL(url) {
+			continue
+		}
+		body, err := r.Fetcher.Fetch(ctx, Request{URL: url, ContentType: "application/ocsp-request", Body: req, MaxSize: MaxOCSPSize})
+		if err != nil {
+			last = errUnavailable{url + ": " + err.Error()}
+			continue
+		}
+		// ParseResponseForCert checks the signature by the issuer or a
+		// responder certificate the issuer delegated to (RFC 6960 §4.2.2.2).
+		resp, err := ocsp.ParseResponseForCert(body, c, issuer)
+		if err != nil {
+			last = errUnavailable{url + ": " + err.Error()}
+			continue
+		}
+		now, skew := r.now(), r.OCSPSkew
+		if skew == 0 {
+			skew = 5 * time.Minute
+		}
+		// RFC 6960 §4.2.2.1: a response is fresh between thisUpdate and
+		// nextUpdate.
+		if resp.ThisUpdate.After(now.Add(skew)) || (!resp.NextUpdate.IsZero() && now.After(resp.NextUpdate.Add(skew))) {
+			last = errUnavailable{fmt.Sprintf("%s: stale response (thisUpdate %s, nextUpdate %s)", url,
+				resp.ThisUpdate.UTC().Format(time.RFC3339), resp.NextUpdate.UTC().Format(time.RFC3339))}
+			continue
+		}
+		switch resp.Status {
+		case ocsp.Good:
+			return nil
+		case ocsp.Revoked:
+			return refuse(ReasonRevokedOCSP, c.Subject.String(), "serial %s revoked at %s by %s", c.SerialNumber,
+				resp.RevokedAt.UTC().Format(time.RFC3339), url)
+		}
+		last = errUnavailable{url + ": status unknown"}
+	}
+	return last
+}
+
+func (r *Revocation) checkCRL(ctx context.Context, c, issuer *x509.Certificate) error {
+	var last error = errUnavailable{"no http distribution point"}
+	for _, url := range c.CRLDistributionPoints {
+		if !isHTTPURL(url) {
+			continue
+		}
+		crl, err := r.crl(ctx, url, issuer)
+		if err != nil {
+			last = errUnavailable{url + ": " + err.Error()}
+			continue
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				return refuse(ReasonRevokedCRL, c.Subject.String(), "serial %s revoked at %s in %s", c.SerialNumber,
+					e.RevocationTime.UTC().Format(time.RFC3339), url)
+			}
+		}
+		return nil
+	}
+	return last
+}
+
+// crl returns the CRL at url, from the cache while it is current.
+func (r *Revocation) crl(ctx context.Context, url string, issuer *x509.Certificate) (*x509.RevocationList, error) {
+	now := r.now()
+	r.mu.Lock()
+	cached := r.crls[url]
+	r.mu.Unlock()
+	if cached != nil && now.Before(cached.NextUpdate) && bytes.Equal(cached.RawIssuer, issuer.RawSubject) &&
+		cached.CheckSignatureFrom(issuer) == nil {
+		return cached, nil
+	}
+	data, err := r.Fetcher.Fetch(ctx, Request{URL: url, MaxSize: MaxCRLSize})
+	if err != nil {
+		return nil, err
+	}
+	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
+		data = b.Bytes
+	}
+	crl, err := x509.ParseRevocationList(data)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 5280 §6.3.3: the CRL must be signed by the certificate's issuer
+	// and be current.
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("CRL signature: %w", err)
+	}
+	if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
+		return nil, fmt.Errorf("CRL expired at %s", crl.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	r.mu.Lock()
+	if r.crls == nil {
+		r.crls = map[string]*x509.RevocationList{}
+	}
+	r.crls[url] = crl
+	r.mu.Unlock()
+	return crl, nil
+}

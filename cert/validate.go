@@ -1,0 +1,139 @@
+package cert
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// EKU is an extended key usage an IKE peer certificate may carry
+// (RFC 4945 §5.1.3.12).
+type EKU int
+
+// Extended key usages for EKUPolicy.
+const (
+	EKUServerAuth EKU = iota + 1
+	EKUClientAuth
+	EKUIPsecIKE // id-kp-ipsecIKE, RFC 4945 §5.1.3.12
+	EKUAny      // anyExtendedKeyUsage
+)
+
+var oidIPsecIKE = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
+
+func (e EKU) String() string {
+	return map[EKU]string{EKUServerAuth: "serverAuth", EKUClientAuth: "clientAuth", EKUIPsecIKE: "ipsecIKE", EKUAny: "anyExtendedKeyUsage"}[e]
+}
+
+func hasEKU(c *x509.Certificate, e EKU) bool {
+	switch e {
+	case EKUServerAuth:
+		return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+	case EKUClientAuth:
+		return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	case EKUAny:
+		return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
+	case EKUIPsecIKE:
+		return slices.ContainsFunc(c.UnknownExtKeyUsage, oidIPsecIKE.Equal)
+	}
+	return false
+}
+
+// Validator checks a peer's certificate chain: path to a trust anchor with
+// crypto/x509, validity at Now, key usage, EKU and revocation.
+type Validator struct {
+	Store *Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// EKUs lists the extended key usages of which the end-entity
+	// certificate must carry one when it has an EKU extension at all
+	// (RFC 4945 §5.1.3.12: no extension means no restriction;
+	// anyExtendedKeyUsage always passes). Empty accepts any EKU.
+	EKUs []EKU
+	// Revocation, if set, checks every certificate below the anchor.
+	Revocation *Revocation
+}
+
+func (v *Validator) now() time.Time {
+	if v.Now == nil {
+		return time.Now()
+	}
+	return v.Now()
+}
+
+// Validate builds and checks the chain from leaf through intermediates
+// (from the peer's CERT payloads) to a trust anchor and returns it, leaf
+// first. Refusals are *Error with ReasonExpired, ReasonUntrustedCA,
+// ReasonKeyUsage, ReasonRevokedCRL/OCSP or ReasonRevocationUnavailable.
+func (v *Validator) Validate(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate) ([]*x509.Certificate, error) {
+	subj := leaf.Subject.String()
+	now := v.now()
+	if now.After(leaf.NotAfter) {
+		return nil, refuse(ReasonExpired, subj, "expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if now.Before(leaf.NotBefore) {
+		return nil, refuse(ReasonExpired, subj, "not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	// RFC 4945 §5.1.3.2: digitalSignature or nonRepudiation when keyUsage
+	// is present.
+	if leaf.KeyUsage != 0 && leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
+		return nil, refuse(ReasonKeyUsage, subj, "keyUsage lacks digitalSignature")
+	}
+	if len(v.EKUs) > 0 && (len(leaf.ExtKeyUsage) > 0 || len(leaf.UnknownExtKeyUsage) > 0) && !hasEKU(leaf, EKUAny) &&
+		!slices.ContainsFunc(v.EKUs, func(e EKU) bool { return hasEKU(leaf, e) }) {
+		return nil, refuse(ReasonKeyUsage, subj, "extendedKeyUsage has none of %v", v.EKUs)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range intermediates {
+		pool.AddCert(c)
+	}
+	var roots *x509.CertPool
+	if v.Store != nil {
+		roots = v.Store.roots()
+	}
+	if roots == nil {
+		roots = x509.NewCertPool()
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: pool, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, // EKU checked above, per policy
+	})
+	if err != nil {
+		return nil, mapVerifyError(subj, err)
+	}
+	chain := chains[0]
+	if v.Revocation != nil {
+		for i := 0; i+1 < len(chain); i++ {
+			if err := v.Revocation.Check(ctx, chain[i], chain[i+1]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return chain, nil
+}
+
+func mapVerifyError(subj string, err error) error {
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) {
+		s := inv.Cert.Subject.String()
+		switch inv.Reason {
+		case x509.Expired:
+			return refuseErr(ReasonExpired, s, err, "certificate in chain of %s", subj)
+		case x509.IncompatibleUsage:
+			return refuseErr(ReasonKeyUsage, s, err, "certificate in chain of %s", subj)
+		}
+		return refuseErr(ReasonUntrustedCA, s, err, "chain of %s", subj)
+	}
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) {
+		issuer := ""
+		if ua.Cert != nil {
+			issuer = ua.Cert.Issuer.String()
+		}
+		return refuseErr(ReasonUntrustedCA, subj, nil, "issuer %q leads to no trust anchor", issuer)
+	}
+	return refuseErr(ReasonUntrustedCA, subj, err, "%s", fmt.Sprint("chain does not verify"))
+}
