@@ -119,8 +119,12 @@ type Connection struct {
 	// ForceEncap pretends a NAT is present (RFC 7296 §2.23: fake NAT-D),
 	// moving to UDP encapsulation on port 4500.
 	ForceEncap bool
-	// NoFragmentation disables advertising IKEV2_FRAGMENTATION_SUPPORTED.
+	// NoFragmentation disables IKE fragmentation (RFC 7383): neither
+	// advertised nor used.
 	NoFragmentation bool
+	// FragmentSize is the largest IKE message sent whole to a peer that
+	// supports fragmentation; 0 = DefaultFragmentSize.
+	FragmentSize int
 	// RemoteNATTPort is the peer's NAT-T port, where IKE moves when a NAT
 	// is detected (RFC 7296 §2.23); 0 = 4500.
 	RemoteNATTPort uint16

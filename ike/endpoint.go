@@ -73,6 +73,7 @@ type Stats struct {
 	DroppedHalfOpen   uint64 // MaxHalfOpen reached
 	Retransmits       uint64 // retransmitted requests answered from the cache
 	Retransmitted     uint64 // our requests sent again
+	Reassembled       uint64 // messages put together from SKF fragments (RFC 7383)
 	CookiesSent       uint64
 	CookieRetries     uint64 // we retried IKE_SA_INIT with a cookie
 	KERetries         uint64 // we retried IKE_SA_INIT with another KE group

@@ -17,23 +17,24 @@ type taskManager struct {
 	active   []task // tasks of the request in flight
 	exch     wire.ExchangeType
 	queued   []task
-	req      []byte // request in flight, kept for retransmission
+	req      [][]byte // request in flight (one datagram, or its SKF fragments), kept for retransmission
 	sends    int    // transmissions of req so far
 	retryAt  time.Time
 	schedule Retransmit
 
 	// Requests the peer sends.
 	peerMID uint32 // next request ID expected
-	resp    []byte // our response to request peerMID-1
+	resp    [][]byte // our response to request peerMID-1 (datagram or fragments)
+	frag    *wire.Reassembler // SKF fragments being collected (RFC 7383), nil when none
 	passive []task // responder tasks that live across exchanges
 }
 
 func (tm *taskManager) clear() {
 	tm.active, tm.queued, tm.passive = nil, nil, nil
-	tm.req, tm.resp = nil, nil
+	tm.req, tm.resp, tm.frag = nil, nil, nil
 }
 
-func (tm *taskManager) inFlight() bool { return tm.req != nil }
+func (tm *taskManager) inFlight() bool { return len(tm.req) > 0 }
 
 // queue adds an initiator task to run when the window is free.
 func (sa *SA) queue(t task) { sa.tm.queued = append(sa.tm.queued, t) }
@@ -95,7 +96,7 @@ func (sa *SA) initiate(now time.Time, out *Output) {
 		return
 	}
 	if tm.exch == wire.IKE_SA_INIT {
-		sa.initReq = b
+		sa.initReq = b[0]
 	}
 	tm.req, tm.sends = b, 1
 	tm.retryAt = now.Add(tm.schedule.delay(0))
@@ -113,13 +114,28 @@ func (sa *SA) fail(out *Output, err error) {
 	sa.destroy(out, reason)
 }
 
-func (sa *SA) send(out *Output, b []byte) {
-	out.Datagrams = append(out.Datagrams, Datagram{Src: sa.local, Dst: sa.remote, Data: b})
+func (sa *SA) send(out *Output, bs [][]byte) {
+	for _, b := range bs {
+		out.Datagrams = append(out.Datagrams, Datagram{Src: sa.local, Dst: sa.remote, Data: b})
+	}
 }
 
+func reply(out *Output, in *msgIn, bs [][]byte) {
+	for _, b := range bs {
+		out.Datagrams = append(out.Datagrams, Datagram{Src: in.dst, Dst: in.src, Data: b})
+	}
+}
+
+// DefaultFragmentSize is the largest IKE message sent unfragmented to a
+// peer that supports RFC 7383 fragmentation, like strongSwan's 1280-octet
+// default less the IP, UDP and non-ESP marker overhead.
+const DefaultFragmentSize = 1280 - 40 - 8 - 4
+
 // encode lays out a message of this SA; IKE_SA_INIT goes in clear, every
-// other exchange inside an SK payload (RFC 7296 §3.14).
-func (sa *SA) encode(exch wire.ExchangeType, response bool, mid uint32, ps []wire.Payload) ([]byte, error) {
+// other exchange inside an SK payload (RFC 7296 §3.14), split into SKF
+// fragments when the peer supports them and the message is too large
+// (RFC 7383 §2.5).
+func (sa *SA) encode(exch wire.ExchangeType, response bool, mid uint32, ps []wire.Payload) ([][]byte, error) {
 	m := wire.Message{Header: wire.Header{
 		SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exch, MessageID: mid,
 	}}
@@ -131,13 +147,25 @@ func (sa *SA) encode(exch wire.ExchangeType, response bool, mid uint32, ps []wir
 	}
 	if exch == wire.IKE_SA_INIT {
 		m.Payloads = ps
-		return m.Encode(nil)
+		b, err := m.Encode(nil)
+		return [][]byte{b}, err
 	}
 	if sa.prot == nil {
 		return nil, errors.New("ike: no keys to protect " + exch.String())
 	}
 	m.Inner = ps
-	return m.Encode(sa.prot)
+	b, err := m.Encode(sa.prot)
+	if err != nil {
+		return nil, err
+	}
+	size := DefaultFragmentSize
+	if sa.conn != nil && sa.conn.FragmentSize > 0 {
+		size = sa.conn.FragmentSize
+	}
+	if !sa.peerFrag || len(b) <= size {
+		return [][]byte{b}, nil
+	}
+	return m.EncodeFragments(sa.prot, size)
 }
 
 // handle takes one parsed message addressed to this SA. It validates flags
@@ -153,6 +181,35 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 		return
 	}
 	tm := &sa.tm
+	reassembled := false
+	if m.Fragment() != nil {
+		// RFC 7383 §2.6: check the window, verify each fragment, then
+		// reassemble; only a complete message goes on.
+		inWindow := (h.IsResponse() && tm.inFlight() && h.MessageID == tm.nextMID && h.Exchange == tm.exch) ||
+			(!h.IsResponse() && h.MessageID == tm.peerMID)
+		if !h.IsResponse() && tm.peerMID > 0 && h.MessageID == tm.peerMID-1 && tm.resp != nil {
+			// A retransmitted fragmented request: answer once, on its
+			// first fragment (RFC 7383 §2.6.1).
+			if f := m.Fragment(); f.Number == 1 && sa.prot != nil {
+				if _, err := m.OpenFragment(sa.prot); err == nil {
+					st.Retransmits++
+					for _, b := range tm.resp {
+						out.Datagrams = append(out.Datagrams, Datagram{Src: dst, Dst: src, Data: b})
+					}
+				}
+			}
+			return
+		}
+		if !inWindow {
+			st.DroppedWindow++
+			return
+		}
+		full, ok := sa.reassemble(m)
+		if !ok {
+			return
+		}
+		m, h, reassembled = full, &full.Header, true
+	}
 	if h.IsResponse() {
 		if !tm.inFlight() || h.MessageID != tm.nextMID || h.Exchange != tm.exch {
 			st.DroppedWindow++ // late duplicate, replay or unsolicited
@@ -166,7 +223,7 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 			sa.destroy(out, "deleted")
 			return
 		}
-		in, we, ok := sa.open(m, src, dst)
+		in, we, ok := sa.open(m, src, dst, reassembled)
 		if !ok {
 			return
 		}
@@ -188,7 +245,9 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 		// RFC 7296 §2.1: a retransmitted request is answered with the
 		// same response, not processed again.
 		st.Retransmits++
-		out.Datagrams = append(out.Datagrams, Datagram{Src: dst, Dst: src, Data: tm.resp})
+		for _, b := range tm.resp {
+			out.Datagrams = append(out.Datagrams, Datagram{Src: dst, Dst: src, Data: b})
+		}
 		return
 	}
 	if h.MessageID != tm.peerMID {
@@ -199,7 +258,7 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 		st.DroppedState++
 		return
 	}
-	in, we, ok := sa.open(m, src, dst)
+	in, we, ok := sa.open(m, src, dst, reassembled)
 	if !ok {
 		return
 	}
@@ -234,7 +293,7 @@ func (sa *SA) requestAllowed(x wire.ExchangeType) bool {
 // message that verifies but breaks the payload rules of its exchange
 // (wire.CheckRules, checked here before any task runs) is returned with its
 // *wire.Error.
-func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort) (*msgIn, *wire.Error, bool) {
+func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort, reassembled bool) (*msgIn, *wire.Error, bool) {
 	in := &msgIn{hdr: m.Header, raw: m.Raw(), src: src, dst: dst}
 	var we *wire.Error
 	if m.Header.Exchange == wire.IKE_SA_INIT {
@@ -243,6 +302,8 @@ func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort) (*msgIn, *wire.Erro
 			return nil, nil, false
 		}
 		in.payloads = m.Payloads
+	} else if reassembled {
+		in.payloads = m.Inner // fragments were verified one by one
 	} else {
 		if sa.prot == nil || m.Encrypted() == nil {
 			sa.ep.stats.DroppedMalformed++
@@ -276,6 +337,44 @@ func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort) (*msgIn, *wire.Erro
 	return in, nil, true
 }
 
+// Reassembly bounds per IKE SA (RFC 7383 §2.6 leaves them to us).
+const (
+	maxFragments     = 32
+	maxFragmentBytes = 64 << 10
+)
+
+// reassemble verifies one SKF fragment and adds it; it returns the whole
+// message once the last fragment is in.
+func (sa *SA) reassemble(m *wire.Message) (*wire.Message, bool) {
+	st := &sa.ep.stats
+	if sa.prot == nil || m.Header.Exchange == wire.IKE_SA_INIT {
+		st.DroppedMalformed++
+		return nil, false
+	}
+	plain, err := m.OpenFragment(sa.prot)
+	if err != nil {
+		st.DroppedICV++
+		return nil, false
+	}
+	tm := &sa.tm
+	if tm.frag == nil {
+		tm.frag = wire.NewReassembler(maxFragments, maxFragmentBytes)
+	}
+	full, err := tm.frag.Add(m, plain)
+	if err != nil {
+		st.DroppedMalformed++
+		return nil, false
+	}
+	if full == nil {
+		return nil, false
+	}
+	if tm.frag.Pending() == 0 {
+		tm.frag = nil
+	}
+	st.Reassembled++
+	return full, true
+}
+
 // syntaxError handles an authenticated message that breaks the rules
 // (RFC 7296 §2.21.1): a protected request is answered with the error
 // notification; a protected response ends the SA, whose exchange cannot
@@ -288,13 +387,13 @@ func (sa *SA) syntaxError(in *msgIn, we *wire.Error, out *Output) {
 		sa.fail(out, notifyErr(we.Notify, "peer's response: "+we.Reason))
 		return
 	}
-	b, err := sa.encode(in.hdr.Exchange, true, in.hdr.MessageID, []wire.Payload{&wire.Notify{NotifyType: we.Notify, Data: we.Data}})
+	bs, err := sa.encode(in.hdr.Exchange, true, in.hdr.MessageID, []wire.Payload{&wire.Notify{NotifyType: we.Notify, Data: we.Data}})
 	if err != nil {
 		return
 	}
-	sa.tm.resp = b
+	sa.tm.resp = bs
 	sa.tm.peerMID++
-	out.Datagrams = append(out.Datagrams, Datagram{Src: in.dst, Dst: in.src, Data: b})
+	reply(out, in, bs)
 }
 
 func (sa *SA) processResponse(now time.Time, in *msgIn, out *Output) {
@@ -373,14 +472,14 @@ func (sa *SA) processRequest(now time.Time, in *msgIn, out *Output) {
 			sa.spiR = 0 // no state kept: the error carries no responder SPI
 		}
 	}
-	b, err := sa.encode(in.hdr.Exchange, true, in.hdr.MessageID, resp.payloads)
+	bs, err := sa.encode(in.hdr.Exchange, true, in.hdr.MessageID, resp.payloads)
 	if err == nil {
 		if in.hdr.Exchange == wire.IKE_SA_INIT {
-			sa.initResp = b
+			sa.initResp = bs[0]
 		}
-		tm.resp = b
+		tm.resp = bs
 		tm.peerMID++
-		out.Datagrams = append(out.Datagrams, Datagram{Src: in.dst, Dst: in.src, Data: b})
+		reply(out, in, bs)
 	}
 	if failure != nil {
 		sa.fail(out, failure)
