@@ -18,15 +18,15 @@ type taskManager struct {
 	exch     wire.ExchangeType
 	queued   []task
 	req      [][]byte // request in flight (one datagram, or its SKF fragments), kept for retransmission
-	sends    int    // transmissions of req so far
+	sends    int      // transmissions of req so far
 	retryAt  time.Time
 	schedule Retransmit
 
 	// Requests the peer sends.
-	peerMID uint32 // next request ID expected
-	resp    [][]byte // our response to request peerMID-1 (datagram or fragments)
+	peerMID uint32            // next request ID expected
+	resp    [][]byte          // our response to request peerMID-1 (datagram or fragments)
 	frag    *wire.Reassembler // SKF fragments being collected (RFC 7383), nil when none
-	passive []task // responder tasks that live across exchanges
+	passive []task            // responder tasks that live across exchanges
 }
 
 func (tm *taskManager) clear() {
