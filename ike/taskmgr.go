@@ -126,11 +126,6 @@ func reply(out *Output, in *msgIn, bs [][]byte) {
 	}
 }
 
-// DefaultFragmentSize is the largest IKE message sent unfragmented to a
-// peer that supports RFC 7383 fragmentation, like strongSwan's 1280-octet
-// default less the IP, UDP and non-ESP marker overhead.
-const DefaultFragmentSize = 1280 - 40 - 8 - 4
-
 // encode lays out a message of this SA; IKE_SA_INIT goes in clear, every
 // other exchange inside an SK payload (RFC 7296 §3.14), split into SKF
 // fragments when the peer supports them and the message is too large
@@ -335,44 +330,6 @@ func (sa *SA) open(m *wire.Message, src, dst netip.AddrPort, reassembled bool) (
 		}
 	}
 	return in, nil, true
-}
-
-// Reassembly bounds per IKE SA (RFC 7383 §2.6 leaves them to us).
-const (
-	maxFragments     = 32
-	maxFragmentBytes = 64 << 10
-)
-
-// reassemble verifies one SKF fragment and adds it; it returns the whole
-// message once the last fragment is in.
-func (sa *SA) reassemble(m *wire.Message) (*wire.Message, bool) {
-	st := &sa.ep.stats
-	if sa.prot == nil || m.Header.Exchange == wire.IKE_SA_INIT {
-		st.DroppedMalformed++
-		return nil, false
-	}
-	plain, err := m.OpenFragment(sa.prot)
-	if err != nil {
-		st.DroppedICV++
-		return nil, false
-	}
-	tm := &sa.tm
-	if tm.frag == nil {
-		tm.frag = wire.NewReassembler(maxFragments, maxFragmentBytes)
-	}
-	full, err := tm.frag.Add(m, plain)
-	if err != nil {
-		st.DroppedMalformed++
-		return nil, false
-	}
-	if full == nil {
-		return nil, false
-	}
-	if tm.frag.Pending() == 0 {
-		tm.frag = nil
-	}
-	st.Reassembled++
-	return full, true
 }
 
 // syntaxError handles an authenticated message that breaks the rules
