@@ -120,7 +120,7 @@ func NewEndpoint(cfg EndpointConfig, now time.Time) (*Endpoint, error) {
 		cfg.HalfOpenTimeout = 30 * time.Second
 	}
 	ep := &Endpoint{cfg: cfg, rand: cfg.Rand, log: cfg.Logger, sas: map[uint64]*SA{}, inits: map[initKey]*SA{},
-		perIP: map[netip.Addr]int{}, tokensTime: now}
+		perIP: map[netip.Addr]int{}, tokensTime: now, tokens: float64(max(cfg.InvalidSPIRate, 0))}
 	if ep.rand == nil {
 		ep.rand = rand.Reader
 	}

@@ -171,3 +171,70 @@ func TestTerminate(t *testing.T) {
 		t.Error("timer left")
 	}
 }
+
+// TestAsymmetricPSK: local and remote authentication are configured
+// independently: each side proves itself with its own key and checks the
+// peer's.
+//
+//	A: SK{IDi, AUTH(prf(key "a-key"))}  -->  B checks with "a-key"
+//	                                   <--  SK{IDr, AUTH(prf(key "b-key"))}, A checks with "b-key"
+func TestAsymmetricPSK(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "")
+	ca.LocalAuth, ca.RemoteAuth = &PSK{Secret: []byte("a-key")}, &PSK{Secret: []byte("b-key")}
+	cb := mirror(ca)
+	cb.LocalAuth, cb.RemoteAuth = &PSK{Secret: []byte("b-key")}, &PSK{Secret: []byte("a-key")}
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	_, aout, bout := p.establish("gw")
+	if len(events(aout, EventIKEUp)) != 1 || len(events(bout, EventIKEUp)) != 1 {
+		t.Fatal("asymmetric PSK failed")
+	}
+	// B verifying A with the wrong key fails even though B's own key is right.
+	cb.RemoteAuth = &PSK{Secret: []byte("b-key")}
+	p = newPair(t, []*Connection{ca}, []*Connection{cb})
+	_, _, bout = p.establish("gw")
+	if len(events(bout, EventIKEUp)) != 0 {
+		t.Fatal("B accepted A's proof with its own key")
+	}
+}
+
+// TestPeerDeletesChild and CREATE_CHILD_SA refusal: B answers D(ESP) for
+// its Child SA with D(ESP) naming its own inbound SPI and removes the pair
+// (RFC 7296 §1.4.1); a CREATE_CHILD_SA (not implemented yet) gets
+// NO_ADDITIONAL_SAS and leaves the IKE SA up.
+//
+//	A: SK{D(ESP, B's inbound SPI... as A's outbound)}  -->
+//	                                  <--  SK{D(ESP, B's inbound SPI)}
+//	A: CREATE_CHILD_SA SK{SA, Ni, TSi, TSr}  -->
+//	                                  <--  SK{N(NO_ADDITIONAL_SAS)}
+func TestPeerDeletesChild(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "k")
+	p := newPair(t, []*Connection{ca}, []*Connection{mirror(ca)})
+	spi, aout, bout := p.establish("gw")
+	asa := p.a.ep.SA(spi)
+	ai, bi := ops(aout, OpInstall)[0], ops(bout, OpInstall)[0]
+	req := func(mid uint32, exch wire.ExchangeType, inner ...wire.Payload) Datagram {
+		m := wire.Message{Header: wire.Header{SPIi: asa.spiI, SPIr: asa.spiR, Exchange: exch, MessageID: mid, Flags: wire.FlagInitiator}}
+		m.Inner = inner
+		b, err := m.Encode(asa.prot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Datagram{Src: addrA, Dst: addrB, Data: b}
+	}
+	// D(ESP) carries the SPI of the deleting side's inbound SA.
+	out := p.deliver(p.b, req(2, wire.INFORMATIONAL, &wire.Delete{Protocol: wire.ProtoESP, SPIs: []uint32{ai.InSPI}}))
+	del := ops(out, OpDelete)
+	if len(del) != 1 || del[0].InSPI != bi.InSPI || len(events(out, EventChildDown)) != 1 {
+		t.Fatalf("B did not remove its Child SA: %+v", out.Ops)
+	}
+	d, _ := wire.Find(innerOf(t, asa, out.Datagrams[0]), wire.PayloadD).(*wire.Delete)
+	if d == nil || len(d.SPIs) != 1 || d.SPIs[0] != bi.InSPI {
+		t.Fatalf("B's answer %+v", d)
+	}
+	sa := toWireSA([][]wire.Transform{{gcm256, tr(wire.TransformESN, 0, 0)}}, wire.ProtoESP, []byte{1, 2, 3, 4})
+	out = p.deliver(p.b, req(3, wire.CREATE_CHILD_SA, sa, &wire.Nonce{Data: make([]byte, 32)},
+		toWireTS([]TrafficSelector{pfx("10.1.0.0/16")}, false), toWireTS([]TrafficSelector{pfx("10.2.0.0/16")}, true)))
+	if len(out.Datagrams) != 1 || !hasNotify(innerOf(t, asa, out.Datagrams[0]), wire.NO_ADDITIONAL_SAS) || p.b.ep.Len() != 1 {
+		t.Fatal("CREATE_CHILD_SA not refused cleanly")
+	}
+}

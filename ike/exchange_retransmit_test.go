@@ -200,28 +200,32 @@ func TestInvalidSPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	answered := 0
-	for i := 0; i < 10; i++ {
-		var out Output
-		b.HandleDatagram(t0, addrA, addrB, data, &out)
-		for _, d := range out.Datagrams {
-			rm, ps := outerPayloads(t, d)
-			if !hasNotify(ps, wire.INVALID_IKE_SPI) || rm.Header.MessageID != 7 || !rm.Header.IsResponse() {
-				t.Fatalf("bad INVALID_IKE_SPI answer %+v %v", rm.Header, ps)
+	send := func(at time.Time, k int) (answered int) {
+		for i := 0; i < k; i++ {
+			var out Output
+			b.HandleDatagram(at, addrA, addrB, data, &out)
+			for _, d := range out.Datagrams {
+				rm, ps := outerPayloads(t, d)
+				if !hasNotify(ps, wire.INVALID_IKE_SPI) || rm.Header.MessageID != 7 || !rm.Header.IsResponse() || rm.Header.Flags.Initiator() {
+					t.Fatalf("bad INVALID_IKE_SPI answer %+v %v", rm.Header, ps)
+				}
+				answered++
 			}
-			answered++
 		}
+		return answered
 	}
-	if answered != 0 {
-		// The bucket starts empty and fills with time.
-		t.Fatalf("answered %d at t0", answered)
+	// A burst of 3 (the bucket starts full), then 3 per second.
+	if got := send(t0, 10); got != 3 {
+		t.Fatalf("answered %d of 10 at t0, want 3", got)
 	}
-	var out Output
-	for i := 0; i < 10; i++ {
-		b.HandleDatagram(t0.Add(2*time.Second), addrA, addrB, data, &out)
+	if got := send(t0.Add(500*time.Millisecond), 10); got != 1 {
+		t.Fatalf("answered %d after 0.5 s, want 1", got)
 	}
-	if len(out.Datagrams) != 3 || b.Stats().InvalidSPISent != 3 || b.Stats().InvalidSPILimited != 17 {
-		t.Fatalf("answers %d, stats %+v", len(out.Datagrams), b.Stats())
+	if got := send(t0.Add(10*time.Second), 10); got != 3 {
+		t.Fatalf("answered %d after 10 s, want 3 (bucket capped)", got)
+	}
+	if st := b.Stats(); st.InvalidSPISent != 7 || st.InvalidSPILimited != 23 {
+		t.Fatalf("stats %+v", st)
 	}
 	if b.Len() != 0 {
 		t.Fatal("state kept")
