@@ -48,13 +48,17 @@
 // go to a callback, NAT-keepalives are dropped; SendIKE and SendKeepalive
 // for the engine), RawBind is plain ESP on IP protocol 50, MultiBind uses
 // UDP or raw per SA, MemBind joins two data planes in memory for tests.
-// Crypto runs on a pool of worker goroutines (Options.Workers); packets
-// keep their order per device and per receive loop (a batch's mutex is held
-// until its crypto is done, as in wireguard-go); buffers come from bounded
-// pools of 64 KiB buffers so that TUN GRO and UDP GSO can coalesce; the
-// data plane's own path does not allocate per packet (BenchmarkDataPath),
-// while wireguard-go's StdNetBind under UDPBind allocates about one
-// endpoint per received datagram.
+// On Linux UDPBind uses recvmmsg/sendmmsg with UDP GSO and GRO and parses
+// addresses without allocating (elsewhere, or with PETREL_UDP=std, it runs
+// on wireguard-go's conn.StdNetBind).
+//
+// Performance, as in wireguard-go's device/: crypto runs on a pool of
+// worker goroutines (Options.Workers); packets keep their order per device
+// and per receive loop (a batch's mutex is held until its crypto is done);
+// buffers come from bounded pools of 64 KiB buffers so that TUN GRO and UDP
+// GSO can coalesce into them; reads and writes are batched; nothing is
+// allocated per packet (BenchmarkDataPath; the namespace test reports heap
+// allocations per packet of the whole process).
 //
 // Deleting an SA takes it out of the tables at once and zeroes its keys
 // as soon as the packets already classified to it are through.
@@ -66,7 +70,9 @@
 // (here: "XFRM but no in-kernel ESP (CONFIG_INET_ESP...)"); Choose picks
 // XFRM when the kernel has ESP and otherwise falls back to userspace on TUN
 // with that reason; Kind is the config/flag override (auto, xfrm, tun,
-// netstack).
+// netstack). With XFRM, install a ReqID's outbound SA before its policy
+// (the policy templates need the outer addresses); UpdateSA is not
+// supported there yet (it needs XFRM_MSG_MIGRATE).
 //
 // Import rules (docs/architecture.md): package esp, package wire
 // (transform IDs only), golang.zx2c4.com/wireguard (tun, tun/netstack,

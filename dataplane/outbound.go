@@ -90,11 +90,11 @@ func (u *Userspace) classifyOut(d *device, b *batch) {
 	}
 	u.mu.RUnlock()
 	for _, id := range acquire[:nacq] {
-		u.acquire(id, d)
+		u.acquire(id)
 	}
 }
 
-func (u *Userspace) acquire(reqID uint32, d *device) {
+func (u *Userspace) acquire(reqID uint32) {
 	now := time.Now()
 	u.mu.Lock()
 	last, seen := u.acquired[reqID]

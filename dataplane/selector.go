@@ -159,6 +159,9 @@ func parseFlow(p []byte) (f Flow, payloadOff int, ok bool) {
 			}
 			nh, off = p[off], off+8*(int(p[off+1])+1)
 		}
+		if off > len(p) { // an extension header claims more than is there
+			return f, 0, false
+		}
 		f.Proto, payloadOff = nh, off
 	default:
 		return f, 0, false
