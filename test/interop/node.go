@@ -57,6 +57,28 @@ type IKESA struct {
 	Children   []ChildSA
 }
 
+// Child returns the Child SA named name, preferring the INSTALLED one:
+// after a rekey, strongSwan lists the replaced Child SA (DELETED) for a
+// few seconds more.
+func (sa IKESA) Child(name string) (ChildSA, bool) {
+	var found *ChildSA
+	for i, c := range sa.Children {
+		if c.Name != name {
+			continue
+		}
+		if c.State == "INSTALLED" {
+			return c, true
+		}
+		if found == nil {
+			found = &sa.Children[i]
+		}
+	}
+	if found == nil {
+		return ChildSA{}, false
+	}
+	return *found, true
+}
+
 // ChildSA is a Child SA as a node reports it.
 type ChildSA struct {
 	Name          string

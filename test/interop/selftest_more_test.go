@@ -9,17 +9,28 @@ import (
 )
 
 // TestSelfRekeyUnderPing rekeys the IKE SA and the Child SA (started by
-// gwa, with short lifetimes) while a continuous ping runs, and checks that
-// the ping survives and that every message of every generation of keys
-// decrypts: the key-log chain across rekeys works.
+// one side, with short lifetimes; once by the initiator, once by the
+// responder) while a continuous ping runs, and checks that the ping
+// survives and that every message of every generation of keys decrypts:
+// the key-log chain across rekeys works whoever starts them.
 func TestSelfRekeyUnderPing(t *testing.T) {
-	s := Begin(t, "self-rekey-under-ping", RoleSelfTest)
+	for _, by := range []string{"gwa", "gwb"} {
+		t.Run("by-"+by, func(t *testing.T) { selfRekey(t, by) })
+	}
+}
+
+func selfRekey(t *testing.T, by string) {
+	s := Begin(t, "self-rekey-by-"+by+"-under-ping", RoleSelfTest)
 	topo := s.NewSiteToSite()
 	ca, cb := siteToSiteConns(topo)
-	ca.Extra = []string{"rekey_time = 4s", "over_time = 30s", "rand_time = 0s"}
-	ca.ChildExtra = []string{"rekey_time = 3s", "life_time = 30s", "rand_time = 0s"}
-	cb.Extra = []string{"rekey_time = 0s"} // only gwa starts rekeys: no collisions
-	cb.ChildExtra = []string{"rekey_time = 0s", "life_time = 60s"}
+	short, short2 := &ca, &cb // short lifetimes on the rekeying side only: no collisions
+	if by == "gwb" {
+		short, short2 = &cb, &ca
+	}
+	short.Extra = []string{"rekey_time = 4s", "over_time = 30s", "rand_time = 0s"}
+	short.ChildExtra = []string{"rekey_time = 3s", "life_time = 30s", "rand_time = 0s"}
+	short2.Extra = []string{"rekey_time = 0s"}
+	short2.ChildExtra = []string{"rekey_time = 0s", "life_time = 60s"}
 	a := s.NewStrongSwan(topo.A, "gwa", SwanctlConf(ca))
 	b := s.NewStrongSwan(topo.B, "gwb", SwanctlConf(cb))
 	s.StartNode(a)
@@ -28,26 +39,38 @@ func TestSelfRekeyUnderPing(t *testing.T) {
 
 	s.Initiate(a, ca.ChildName(), 20*time.Second)
 	first := s.WaitEstablished(a, "s2s", ca.ChildName(), 5*time.Second)
-	r := s.RequirePing(topo.A, topo.LanA, topo.LanB, 45, 43, 200*time.Millisecond) // 9 s
+	r := s.RequirePing(topo.A, topo.LanA, topo.LanB, 35, 34, 200*time.Millisecond) // 7 s
 	last := s.WaitEstablished(a, "s2s", ca.ChildName(), 5*time.Second)
-	if last.SPIi == first.SPIi || last.Children[0].SPIIn == first.Children[0].SPIIn {
-		s.Fatalf("no rekey in %d s: IKE SA %s_i still up, child SPI %s unchanged", r.Sent/5, first.SPIi, first.Children[0].SPIIn)
+	c0, _ := first.Child(ca.ChildName())
+	c1, _ := last.Child(ca.ChildName())
+	if last.SPIi == first.SPIi || c1.SPIIn == c0.SPIIn {
+		s.Fatalf("no rekey in %d s: IKE SA %s_i child %s_i then IKE SA %s_i child %s_i", r.Sent/5,
+			first.SPIi, c0.SPIIn, last.SPIi, c1.SPIIn)
 	}
 	rep := s.CheckCapture(capture, a, b)
 	requireESPDecrypted(s, rep)
-	var ikeRekeys, childExchanges int
+	rekeyer := topo.AddrA.String()
+	if by == "gwb" {
+		rekeyer = topo.AddrB.String()
+	}
+	var ikeRekeys, childRekeys int
 	for _, m := range rep.IKE {
-		if m.Exchange == 36 && !m.Response {
-			childExchanges++
-			if !containsInt(m.Payloads, 44) { // no TSi: IKE SA rekey (RFC 7296 §1.3.2)
-				ikeRekeys++
-			}
+		if m.Exchange != 36 || m.Response {
+			continue
+		}
+		if !strings.HasPrefix(m.Src, rekeyer+":") {
+			s.Fatalf("frame %d: CREATE_CHILD_SA request from %s, want only %s to rekey", m.Frame, m.Src, by)
+		}
+		if containsInt(m.Payloads, 44) { // TSi: a Child SA; none: the IKE SA (RFC 7296 §1.3)
+			childRekeys++
+		} else {
+			ikeRekeys++
 		}
 	}
-	if ikeRekeys < 1 || childExchanges-ikeRekeys < 2 {
-		s.Fatalf("capture: %d IKE rekeys and %d Child rekeys in %d s, want at least 1 and 2", ikeRekeys, childExchanges-ikeRekeys, r.Sent/5)
+	if ikeRekeys < 1 || childRekeys < 2 {
+		s.Fatalf("capture: %d IKE rekeys and %d Child rekeys by %s in %d s, want at least 1 and 2", ikeRekeys, childRekeys, by, r.Sent/5)
 	}
-	s.Logf("%d IKE and %d Child rekeys under ping, %d/%d replies, all decrypted", ikeRekeys, childExchanges-ikeRekeys, r.Received, r.Sent)
+	s.Logf("%d IKE and %d Child rekeys by %s under ping, %d/%d replies, all decrypted", ikeRekeys, childRekeys, by, r.Received, r.Sent)
 }
 
 func containsInt(xs []int, x int) bool {

@@ -32,15 +32,13 @@ func siteToSiteConns(t *SiteToSite) (a, b SwanConn) {
 // counted bytes both ways, i.e. the pings really went through ESP.
 func requireChildTraffic(s *Scenario, sa IKESA, child string) {
 	s.t.Helper()
-	for _, c := range sa.Children {
-		if c.Name == child {
-			if c.BytesIn == 0 || c.BytesOut == 0 {
-				s.Fatalf("child %s counted %d bytes in, %d out: traffic did not use the SA", child, c.BytesIn, c.BytesOut)
-			}
-			return
-		}
+	c, ok := sa.Child(child)
+	if !ok {
+		s.Fatalf("child %s not listed", child)
 	}
-	s.Fatalf("child %s not listed", child)
+	if c.BytesIn == 0 || c.BytesOut == 0 {
+		s.Fatalf("child %s counted %d bytes in, %d out: traffic did not use the SA", child, c.BytesIn, c.BytesOut)
+	}
 }
 
 func TestSelfPSKSiteToSite(t *testing.T) {
@@ -85,7 +83,7 @@ func TestSelfPSKSiteToSite(t *testing.T) {
 	s.Logf("iperf3 %s -> %s: %.0f Mbit/s", topo.LanA, topo.LanB, ir.ReceivedBits/1e6)
 
 	saA = s.WaitEstablished(a, "s2s", ca.ChildName(), 5*time.Second)
-	if c := saA.Children[0]; c.BytesOut < 1e6 {
+	if c, _ := saA.Child(ca.ChildName()); c.BytesOut < 1e6 {
 		s.Fatalf("after iperf3, the Child SA counted only %d bytes out", c.BytesOut)
 	}
 }

@@ -210,3 +210,21 @@ func TestReadUATFile(t *testing.T) {
 		t.Errorf("ReadUATFile = %q, %v", lines, err)
 	}
 }
+
+func TestIKESAChildPrefersInstalled(t *testing.T) {
+	sa := IKESA{Children: []ChildSA{
+		{Name: "net", State: "DELETED", SPIIn: "old"},
+		{Name: "other", State: "INSTALLED", SPIIn: "x"},
+		{Name: "net", State: "INSTALLED", SPIIn: "new"},
+	}}
+	if c, ok := sa.Child("net"); !ok || c.SPIIn != "new" {
+		t.Errorf("Child(net) = %+v, %v; want the INSTALLED one", c, ok)
+	}
+	sa.Children[2].State = "REKEYING"
+	if c, ok := sa.Child("net"); !ok || c.SPIIn != "old" {
+		t.Errorf("Child(net) without an INSTALLED one = %+v, %v; want the first listed", c, ok)
+	}
+	if _, ok := sa.Child("none"); ok {
+		t.Error("Child(none) found something")
+	}
+}
