@@ -393,3 +393,6 @@ func ProbeXFRM() error {
 	h.XfrmStateDel(st)
 	return nil
 }
+
+// AllocSPI is AllocateSPI under the name the IKE core's SPIAllocator uses.
+func (x *XFRM) AllocSPI() (uint32, error) { return x.AllocateSPI() }
