@@ -11,6 +11,9 @@
 //	dp.AddSA(dataplane.SA{Dir: dataplane.Out, SPI: peerSPI, ReqID: id, ...keys for us->peer})
 //	dp.AddPolicy(dataplane.Policy{Local: tsi, Remote: tsr, ReqID: id}) // policy-based mode
 //
+// InstallChild does exactly that for a Child (both directions, as the IKE
+// core's install operation describes them) and RemoveChild undoes it;
+// Userspace and XFRM also have AllocSPI, the IKE core's SPIAllocator.
 // Keys are the Child SA KEYMAT split per RFC 7296 §2.17; for AEAD (AES-GCM,
 // ChaCha20-Poly1305) EncrKey is key|4-octet salt and Integ is IntegNONE.
 // SA.Local/Remote are the outer addresses; with SA.Encap the ports are the

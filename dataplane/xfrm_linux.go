@@ -47,8 +47,12 @@ func NewXFRM() (*XFRM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: xfrm netlink: %w", err)
 	}
+	return newXFRM(h), nil
+}
+
+func newXFRM(h *netlink.Handle) *XFRM {
 	return &XFRM{h: h, states: map[xfrmKey]*netlink.XfrmState{}, spis: map[uint32]bool{},
-		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{}}, nil
+		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{}}
 }
 
 // Name implements DataPlane.

@@ -4,12 +4,16 @@ package dataplane
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/petrel-vpn/petrel/esp"
 	"github.com/petrel-vpn/petrel/wire"
@@ -114,5 +118,59 @@ func TestChooseAndKind(t *testing.T) {
 	}
 	if got, _, _ := choose(KindNetstack, noESP); got != KindNetstack {
 		t.Fatalf("override: %v", got)
+	}
+}
+
+// TestXFRMPoliciesInKernel installs a Child's policies in a scratch
+// network namespace's kernel SPD and reads them back (policies need no
+// in-kernel ESP, so this runs here even though states cannot).
+func TestXFRMPoliciesInKernel(t *testing.T) {
+	needRoot(t, "ip")
+	name := fmt.Sprintf("petrel-xfrm-%d", os.Getpid())
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_XFRM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := newXFRM(h)
+	defer x.Close()
+	// What AddSA(Out) records; the state itself needs ESP in the kernel.
+	x.outer[4] = [2]netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}
+	p := Policy{Local: MustSelector("10.1.0.0/24"), Remote: MustSelector("10.2.0.0/24"), ReqID: 4}
+	must(t, x.AddPolicy(p))
+	pols, err := h.XfrmPolicyList(netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pols) != 3 {
+		t.Fatalf("kernel has %d policies, want out/in/fwd: %v", len(pols), pols)
+	}
+	dirs := map[netlink.Dir]bool{}
+	for _, k := range pols {
+		dirs[k.Dir] = true
+		if len(k.Tmpls) != 1 || k.Tmpls[0].Reqid != 4 || k.Tmpls[0].Mode != netlink.XFRM_MODE_TUNNEL {
+			t.Fatalf("policy %v", k)
+		}
+	}
+	if !dirs[netlink.XFRM_DIR_OUT] || !dirs[netlink.XFRM_DIR_IN] || !dirs[netlink.XFRM_DIR_FWD] {
+		t.Fatalf("directions %v", dirs)
+	}
+	must(t, x.DeletePolicy(p))
+	if pols, _ := h.XfrmPolicyList(netlink.FAMILY_V4); len(pols) != 0 {
+		t.Fatalf("%d policies left", len(pols))
+	}
+	// AddSA on this kernel fails with the reason, not silently.
+	err = x.AddSA(SA{Dir: Out, SPI: 0x1234, ReqID: 4, Local: netip.MustParseAddrPort("192.0.2.1:4500"),
+		Remote: netip.MustParseAddrPort("192.0.2.2:4500"), Encap: true, Encr: wire.EncrAES_CBC,
+		EncrKey: make([]byte, 16), Integ: wire.IntegHMAC_SHA2_256_128, IntegKey: make([]byte, 32)})
+	t.Logf("AddSA: %v", err)
+	if ProbeXFRM() != nil && err == nil {
+		t.Fatal("state added on a kernel the probe says lacks ESP")
 	}
 }
