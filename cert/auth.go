@@ -120,6 +120,12 @@ func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) 
 				return nil, err
 			}
 			certs = append(certs, xs...)
+		default:
+			// RFC 7296 §3.6: the first CERT payload holds the key that
+			// verifies AUTH; others of unknown encodings are ignored.
+			if len(certs) == 0 {
+				return nil, refuse(ReasonNoCertificate, "", "peer %v sent no X.509 certificate first (CERT encoding %v)", in.PeerID, c.Encoding)
+			}
 		}
 	}
 	if len(certs) == 0 {

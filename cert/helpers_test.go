@@ -2,6 +2,7 @@ package cert
 
 import (
 	"context"
+	"encoding/asn1"
 	"crypto/x509"
 	"fmt"
 	"net/netip"
@@ -79,4 +80,27 @@ func (f *fakeFetcher) Fetch(_ context.Context, req Request) ([]byte, error) {
 		return nil, fmt.Errorf("fake: %s over %d octets", req.URL, req.MaxSize)
 	}
 	return b, nil
+}
+
+// asn1MarshalName re-encodes a certificate's subject with every string
+// as UTF8String, where Go writes PrintableString: same name, other octets.
+func asn1MarshalName(c *x509.Certificate) ([]byte, error) {
+	type atv struct {
+		Type  asn1.ObjectIdentifier
+		Value string `asn1:"utf8"`
+	}
+	type rdn []atv // SET OF
+	var seq []asn1.RawValue
+	for _, set := range c.Subject.ToRDNSequence() {
+		var r []atv
+		for _, a := range set {
+			r = append(r, atv{a.Type, a.Value.(string)})
+		}
+		der, err := asn1.MarshalWithParams(r, "set")
+		if err != nil {
+			return nil, err
+		}
+		seq = append(seq, asn1.RawValue{FullBytes: der})
+	}
+	return asn1.Marshal(seq)
 }

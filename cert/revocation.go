@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,10 +89,10 @@ func (r *Revocation) Check(ctx context.Context, c, issuer *x509.Certificate) err
 		why = append(why, "certificate names no OCSP responder and no CRL distribution point")
 	}
 	if r.Policy == Strict {
-		return refuse(ReasonRevocationUnavailable, subj, "%v", why)
+		return refuse(ReasonRevocationUnavailable, subj, "%s", strings.Join(why, "; "))
 	}
 	r.log().Warn("cert: revocation status unavailable, accepted under lenient policy",
-		"subject", subj, "serial", c.SerialNumber.String(), "why", why)
+		"subject", subj, "serial", c.SerialNumber.String(), "why", strings.Join(why, "; "))
 	return nil
 }
 

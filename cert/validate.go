@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -129,11 +128,15 @@ func mapVerifyError(subj string, err error) error {
 	}
 	var ua x509.UnknownAuthorityError
 	if errors.As(err, &ua) {
+		if ua.Cert != nil && ua.Cert.Subject.String() != subj {
+			return refuse(ReasonUntrustedCA, subj, "chain ends at %q, issued by %q, which is no trust anchor",
+				ua.Cert.Subject.String(), ua.Cert.Issuer.String())
+		}
 		issuer := ""
 		if ua.Cert != nil {
 			issuer = ua.Cert.Issuer.String()
 		}
-		return refuseErr(ReasonUntrustedCA, subj, nil, "issuer %q leads to no trust anchor", issuer)
+		return refuse(ReasonUntrustedCA, subj, "issuer %q is no trust anchor", issuer)
 	}
-	return refuseErr(ReasonUntrustedCA, subj, err, "%s", fmt.Sprint("chain does not verify"))
+	return refuseErr(ReasonUntrustedCA, subj, err, "chain does not verify")
 }
