@@ -81,6 +81,26 @@ type Stats struct {
 	InvalidSPILimited uint64
 }
 
+// Add sums o into s (for transports that run several endpoints).
+func (s *Stats) Add(o Stats) {
+	s.Received += o.Received
+	s.DroppedMalformed += o.DroppedMalformed
+	s.DroppedUnknownSPI += o.DroppedUnknownSPI
+	s.DroppedFlags += o.DroppedFlags
+	s.DroppedWindow += o.DroppedWindow
+	s.DroppedState += o.DroppedState
+	s.DroppedICV += o.DroppedICV
+	s.DroppedHalfOpen += o.DroppedHalfOpen
+	s.Retransmits += o.Retransmits
+	s.Retransmitted += o.Retransmitted
+	s.Reassembled += o.Reassembled
+	s.CookiesSent += o.CookiesSent
+	s.CookieRetries += o.CookieRetries
+	s.KERetries += o.KERetries
+	s.InvalidSPISent += o.InvalidSPISent
+	s.InvalidSPILimited += o.InvalidSPILimited
+}
+
 type initKey struct {
 	src  netip.AddrPort
 	spiI uint64

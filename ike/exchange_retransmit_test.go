@@ -272,3 +272,12 @@ func TestPayloadRules(t *testing.T) {
 		t.Fatal("SA lost")
 	}
 }
+
+func TestStatsAdd(t *testing.T) {
+	var a, b Stats
+	a.Received, a.KERetries, b.Received, b.InvalidSPILimited = 1, 2, 3, 4
+	a.Add(b)
+	if a.Received != 4 || a.KERetries != 2 || a.InvalidSPILimited != 4 {
+		t.Fatalf("%+v", a)
+	}
+}

@@ -269,13 +269,7 @@ func (s *Server) Terminate(spi uint64) error {
 func (s *Server) Stats() (st ike.Stats, sas, timers int) {
 	for _, sh := range s.shards {
 		sh.call(func(now time.Time, ep *ike.Endpoint, out *ike.Output) (uint64, error) {
-			x := ep.Stats()
-			st.Received += x.Received
-			st.Retransmits += x.Retransmits
-			st.Retransmitted += x.Retransmitted
-			st.CookiesSent += x.CookiesSent
-			st.DroppedWindow += x.DroppedWindow
-			st.DroppedUnknownSPI += x.DroppedUnknownSPI
+			st.Add(ep.Stats())
 			sas += ep.Len()
 			if _, ok := ep.NextDeadline(); ok {
 				timers++
