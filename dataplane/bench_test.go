@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"os"
 	"sync/atomic"
@@ -85,11 +86,17 @@ func udpPacket(src, dst netip.Addr, size int) []byte {
 // check, ordered write). One op is one packet end to end; allocs/op is per
 // packet and includes MemBind's copy.
 func BenchmarkDataPath(b *testing.B) {
+	for _, w := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) { benchDataPath(b, w) })
+	}
+}
+
+func benchDataPath(b *testing.B, workers int) {
 	c := defaultPair()
 	a := &node{inner: netip.MustParseAddr(c.aInner), outer: netip.MustParseAddrPort(c.aOuter)}
 	n := &node{inner: netip.MustParseAddr(c.bInner), outer: netip.MustParseAddrPort(c.bOuter)}
 	ba, bb := NewMemBindPair(a.outer, n.outer)
-	a.dp, n.dp = NewUserspace(ba, Options{}), NewUserspace(bb, Options{})
+	a.dp, n.dp = NewUserspace(ba, Options{Workers: workers}), NewUserspace(bb, Options{Workers: workers})
 	defer a.dp.Close()
 	defer n.dp.Close()
 	t := &testing.T{}
