@@ -20,6 +20,9 @@ type notifyError struct {
 	notify wire.NotifyType
 	data   []byte
 	reason string
+	// tellPeer: an initiator sends the notification to the responder in
+	// an INFORMATIONAL before dropping the SA (RFC 7296 §2.21.2).
+	tellPeer bool
 }
 
 func (e *notifyError) Error() string { return "ike: " + e.notify.String() + ": " + e.reason }

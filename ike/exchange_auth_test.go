@@ -75,6 +75,21 @@ func TestAuthFailedResponderIdentity(t *testing.T) {
 	if ev := events(aout, EventIKEDown); len(ev) != 1 || ev[0].Reason != "AUTHENTICATION_FAILED" {
 		t.Fatalf("initiator accepted the wrong identity: %+v", aout.Events)
 	}
+	// A tells B in a separate INFORMATIONAL (RFC 7296 §2.21.2), and B
+	// drops the SA it had accepted.
+	//
+	//	A: HDR(INFORMATIONAL, MID 2), SK{N(AUTHENTICATION_FAILED)}  -->
+	//	B:                                                         <--  HDR, SK{}   (B removes the SA)
+	if len(aout.Datagrams) != 1 || p.a.ep.Len() != 0 {
+		t.Fatalf("initiator sent %d datagrams", len(aout.Datagrams))
+	}
+	bout = p.deliver(p.b, aout.Datagrams[0])
+	if ev := events(bout, EventIKEDown); len(ev) != 1 || ev[0].Reason != "AUTHENTICATION_FAILED" || p.b.ep.Len() != 0 {
+		t.Fatalf("responder kept the refused SA: %+v", bout.Events)
+	}
+	if len(ops(bout, OpDelete)) != 1 {
+		t.Fatal("responder's Child SA not removed")
+	}
 }
 
 // TestIdentityTypes: IDi/IDr of every type cross and are matched.

@@ -54,6 +54,7 @@ type SA struct {
 	peerFrag            bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
 	peerSigHash         bool // peer sent SIGNATURE_HASH_ALGORITHMS (RFC 7427)
 	peerID              Identity
+	peerRefused         bool // the initiator refused our AUTH (RFC 7296 §2.21.2)
 
 	tm       taskManager
 	children []*ChildSA

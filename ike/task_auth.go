@@ -100,11 +100,11 @@ func (a *auth) process(sa *SA, m *msgIn) (status, error) {
 		sa.conn = conn
 		sa.tm.schedule = conn.Retransmit.withDefaults()
 	} else if !sa.conn.RemoteID.Matches(peer) {
-		return done, notifyErr(wire.AUTHENTICATION_FAILED, "responder identity "+peer.String()+" does not match "+sa.conn.RemoteID.String())
+		return done, authFailed(sa, "responder identity "+peer.String()+" does not match "+sa.conn.RemoteID.String())
 	}
 	ctx := &AuthContext{PRF: sa.suite.PRF, SignedOctets: sa.signedOctets(!sa.initiator, peer), ID: peer, Peer: sa.localID()}
 	if err := sa.conn.RemoteAuth.Verify(ctx, m.payloads); err != nil {
-		return done, notifyErr(wire.AUTHENTICATION_FAILED, "peer "+peer.String()+": "+err.Error())
+		return done, authFailed(sa, "peer "+peer.String()+": "+err.Error())
 	}
 	sa.peerID = peer
 	if !sa.initiator {
@@ -112,6 +112,14 @@ func (a *auth) process(sa *SA, m *msgIn) (status, error) {
 	}
 	sa.established()
 	return done, nil
+}
+
+// authFailed is AUTHENTICATION_FAILED; an initiator also tells the
+// responder, which has already accepted us (RFC 7296 §2.21.2).
+func authFailed(sa *SA, reason string) *notifyError {
+	e := notifyErr(wire.AUTHENTICATION_FAILED, reason)
+	e.tellPeer = sa.initiator
+	return e
 }
 
 // established marks the IKE SA authenticated (RFC 7296 §1.2).

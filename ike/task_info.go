@@ -23,6 +23,12 @@ func (t *info) process(sa *SA, m *msgIn) (status, error) {
 		t.refuse = true
 		return needMore, nil
 	}
+	if m.notify(wire.AUTHENTICATION_FAILED) != nil {
+		// RFC 7296 §2.21.2: the initiator refused our authentication
+		// after we had accepted it; the SA goes once we have answered.
+		sa.state = stateDeleting
+		sa.peerRefused = true
+	}
 	for _, p := range m.payloads {
 		d, ok := p.(*wire.Delete)
 		if !ok || d.Protocol != wire.ProtoESP {

@@ -109,6 +109,19 @@ func (sa *SA) fail(out *Output, err error) {
 	var ne *notifyError
 	if errors.As(err, &ne) {
 		reason = ne.notify.String()
+		if ne.tellPeer && sa.prot != nil {
+			// RFC 7296 §2.21.2: an error found by the initiator in
+			// IKE_AUTH goes to the responder in a separate
+			// INFORMATIONAL, sent once, so it does not keep an SA we
+			// refused.
+			mid := sa.tm.nextMID
+			if sa.tm.inFlight() {
+				mid++ // the failing response answered nextMID
+			}
+			if bs, err := sa.encode(wire.INFORMATIONAL, false, mid, []wire.Payload{&wire.Notify{NotifyType: ne.notify}}); err == nil {
+				sa.send(out, bs)
+			}
+		}
 	}
 	sa.log().Info("ike: IKE SA failed", append(sa.logAttrs(), "err", err)...)
 	sa.destroy(out, reason)
@@ -450,7 +463,11 @@ func (sa *SA) processRequest(now time.Time, in *msgIn, out *Output) {
 		return
 	}
 	if sa.state == stateDeleting && len(tm.passive) == 0 && in.hdr.Exchange == wire.INFORMATIONAL {
-		sa.destroy(out, "deleted-by-peer")
+		reason := "deleted-by-peer"
+		if sa.peerRefused {
+			reason = "AUTHENTICATION_FAILED"
+		}
+		sa.destroy(out, reason)
 		return
 	}
 	sa.initiate(now, out)
