@@ -16,6 +16,21 @@ import (
 // ErrNoSA is returned by Down when a connection has no IKE SA.
 var ErrNoSA = errors.New("node: no IKE SA")
 
+// SetupError says why an IKE SA or Child SA could not be established: the
+// peer's error notification (AUTHENTICATION_FAILED, NO_PROPOSAL_CHOSEN,
+// TS_UNACCEPTABLE...) or "timeout".
+type SetupError struct {
+	Conn, Child string // Child is empty when the IKE SA failed
+	Reason      string
+}
+
+func (e *SetupError) Error() string {
+	if e.Child != "" {
+		return fmt.Sprintf("node: %s: Child SA %s failed: %s", e.Conn, e.Child, e.Reason)
+	}
+	return fmt.Sprintf("node: %s: IKE SA failed: %s", e.Conn, e.Reason)
+}
+
 // initiateLocked starts a connection in the newest generation (on the loop).
 func (n *Node) initiateLocked(now time.Time, name string) (uint64, error) {
 	spi, err := n.current().ep.Initiate(now, name, &n.out)
@@ -60,9 +75,9 @@ func (n *Node) Up(ctx context.Context, name string) (Event, error) {
 			case "child-up":
 				return e, nil
 			case "child-failed":
-				return e, fmt.Errorf("node: %s: Child SA %s failed: %s", name, e.Child, e.Reason)
+				return e, &SetupError{Conn: name, Child: e.Child, Reason: e.Reason}
 			case "ike-down":
-				return e, fmt.Errorf("node: %s: IKE SA failed: %s", name, e.Reason)
+				return e, &SetupError{Conn: name, Reason: e.Reason}
 			}
 		case <-ctx.Done():
 			return Event{}, fmt.Errorf("node: %s: no answer from the peer: %w", name, ctx.Err())

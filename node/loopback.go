@@ -27,8 +27,9 @@ type LoopbackOptions struct {
 	Socket bool
 	// StartAction of peer a's child (b is always "none").
 	StartAction string
-	// Extra YAML appended under each connections: map (already indented
-	// by four spaces), for tests that add connections.
+	// Extra YAML appended to each connections: map (entries indented by
+	// two spaces), for tests that add connections; LOCAL_PORT and
+	// REMOTE_PORT in it become the peers' NAT-T ports.
 	ExtraA, ExtraB string
 }
 
@@ -83,10 +84,10 @@ connections:
         start_action: %[8]s
 %[10]s
 secrets:
-  demo:
-    ids: [fqdn:a.petrel.test, fqdn:b.petrel.test]
+  demo:                      # no ids: for every connection here
     secret: 0x%[11]s
 `, name, peer, ike, natt, peerNATT, inner, remoteInner, start, sock, extra, hex.EncodeToString(key))
+		text = strings.NewReplacer("LOCAL_PORT", fmt.Sprint(natt), "REMOTE_PORT", fmt.Sprint(peerNATT)).Replace(text)
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			return LoopbackPeer{}, fmt.Errorf("node: %w", err)
