@@ -74,8 +74,8 @@
 // XFRM when the kernel has ESP and otherwise falls back to userspace on TUN
 // with that reason; Kind is the config/flag override (auto, xfrm, tun,
 // netstack). With XFRM, install a ReqID's outbound SA before its policy
-// (the policy templates need the outer addresses); UpdateSA is not
-// supported there yet (it needs XFRM_MSG_MIGRATE).
+// (the policy templates need the outer addresses); UpdateSA there updates
+// the state in place or re-adds it (policy templates are not migrated).
 //
 // Import rules (docs/architecture.md): package esp, package wire
 // (transform IDs only), golang.zx2c4.com/wireguard (tun, tun/netstack,

@@ -169,10 +169,44 @@ func (x *XFRM) AddSA(sa SA) error {
 	return nil
 }
 
-// UpdateSA implements DataPlane: XFRM keys states by address, so the state
-// is re-added at the new addresses and the old one deleted.
+// UpdateSA implements DataPlane. A state whose destination stays (only the
+// source or the NAT-T ports moved) is updated in place (XFRM_MSG_UPDSA);
+// otherwise the state is re-added at the new addresses and the old one
+// deleted, which restarts its kernel counters and replay window
+// (XFRM_MSG_MIGRATE would keep them; not used yet).
 func (x *XFRM) UpdateSA(dir Direction, spi uint32, local, remote netip.AddrPort, encap bool) error {
-	return fmt.Errorf("%w: address update of XFRM states (use MIGRATE)", ErrNotSupport)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	old := x.states[xfrmKey{dir, spi}]
+	if old == nil {
+		return ErrNoSA
+	}
+	src, dst := local, remote
+	if dir == In {
+		src, dst = remote, local
+	}
+	st := *old
+	st.Src, st.Dst = net.IP(src.Addr().AsSlice()), net.IP(dst.Addr().AsSlice())
+	st.Encap = nil
+	if encap {
+		st.Encap = &netlink.XfrmStateEncap{Type: netlink.XFRM_ENCAP_ESPINUDP,
+			SrcPort: int(src.Port()), DstPort: int(dst.Port()), OriginalAddress: net.IPv4zero}
+	}
+	if st.Dst.Equal(old.Dst) {
+		if err := x.h.XfrmStateUpdate(&st); err != nil {
+			return xfrmError("update state", err)
+		}
+	} else {
+		if err := x.h.XfrmStateAdd(&st); err != nil {
+			return xfrmError("re-add state", err)
+		}
+		x.h.XfrmStateDel(old)
+	}
+	x.states[xfrmKey{dir, spi}] = &st
+	if dir == Out {
+		x.outer[uint32(st.Reqid)] = [2]netip.Addr{local.Addr(), remote.Addr()}
+	}
+	return nil
 }
 
 // DeleteSA implements DataPlane.
