@@ -36,23 +36,28 @@ func (j *cookieJar) init(now time.Time, r io.Reader, interval time.Duration) err
 	return nil
 }
 
-// maybeRotate rotates the secret if its time has come.
+// maybeRotate rotates the secret if its time has come. After more than one
+// idle interval both secrets are stale: a fresh one replaces them and no
+// previous secret is accepted.
 func (j *cookieJar) maybeRotate(now time.Time, r io.Reader) {
-	for !now.Before(j.rotateAt) {
-		var next [32]byte
-		if _, err := io.ReadFull(r, next[:]); err != nil {
-			return // keep the old secret rather than fail open
-		}
-		j.prev, j.cur = j.cur, next
-		clear(next[:])
-		j.ver++
-		j.hasPrev = true
-		j.rotateAt = j.rotateAt.Add(j.interval)
-		if now.Sub(j.rotateAt) > j.interval {
-			// Long idle: the previous secret is stale too.
-			j.rotateAt = now.Add(j.interval)
-		}
+	if now.Before(j.rotateAt) {
+		return
 	}
+	var next [32]byte
+	if _, err := io.ReadFull(r, next[:]); err != nil {
+		return // keep the old secret rather than fail open
+	}
+	stale := now.Sub(j.rotateAt) >= j.interval
+	j.prev, j.cur = j.cur, next
+	clear(next[:])
+	j.ver++
+	j.hasPrev = !stale
+	if stale {
+		clear(j.prev[:])
+		j.rotateAt = now.Add(j.interval)
+		return
+	}
+	j.rotateAt = j.rotateAt.Add(j.interval)
 }
 
 func cookieMAC(secret *[32]byte, ver uint8, ni []byte, ip netip.Addr, spiI uint64) []byte {
