@@ -2,8 +2,8 @@ package cert
 
 import (
 	"context"
-	"encoding/asn1"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"net/netip"
 	"sync"

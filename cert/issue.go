@@ -99,8 +99,9 @@ type Template struct {
 	IPs    []netip.Addr
 	Emails []string
 	// Client issues a client certificate (EKU clientAuth); otherwise a
-	// gateway certificate (EKU serverAuth and ipsecIKE, as strongSwan's
-	// `pki --flag serverAuth` and RFC 4945 §5.1.3.12).
+	// gateway certificate (EKU serverAuth, ipsecIKE per RFC 4945
+	// §5.1.3.12 and iKEIntermediate, as strongSwan's `pki --flag serverAuth
+	// --flag ikeIntermediate` makes for Windows and macOS clients).
 	Client bool
 	// IsCA issues an intermediate CA.
 	IsCA      bool
@@ -162,7 +163,7 @@ func (t *Template) x509(now time.Time) (*x509.Certificate, error) {
 		x.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	default:
 		x.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		x.UnknownExtKeyUsage = append(x.UnknownExtKeyUsage, oidIPsecIKE)
+		x.UnknownExtKeyUsage = append(x.UnknownExtKeyUsage, oidIPsecIKE, oidIKEIntermediate)
 	}
 	if t.KeyUsage != 0 {
 		x.KeyUsage = t.KeyUsage
@@ -239,7 +240,7 @@ func Describe(c *x509.Certificate) string {
 		s += "altName:  email:" + e + "\n"
 	}
 	var ekus []string
-	for _, e := range []EKU{EKUServerAuth, EKUClientAuth, EKUIPsecIKE, EKUAny} {
+	for _, e := range []EKU{EKUServerAuth, EKUClientAuth, EKUIPsecIKE, EKUIKEIntermediate, EKUAny} {
 		if hasEKU(c, e) {
 			ekus = append(ekus, e.String())
 		}

@@ -18,11 +18,27 @@ import (
 type UnreachablePolicy int
 
 const (
-	// Lenient accepts the certificate and logs one warning.
+	// Lenient accepts the certificate and logs one warning (strongSwan's
+	// "relaxed").
 	Lenient UnreachablePolicy = iota
-	// Strict refuses it with ReasonRevocationUnavailable.
+	// Strict refuses it with ReasonRevocationUnavailable, also when the
+	// certificate names no OCSP responder or CRL distribution point.
 	Strict
+	// IfURI refuses only a certificate that names an OCSP responder or a
+	// CRL distribution point from which no answer came (strongSwan's
+	// "ifuri"); one naming none is accepted with a warning.
+	IfURI
 )
+
+func (p UnreachablePolicy) String() string {
+	switch p {
+	case Strict:
+		return "strict"
+	case IfURI:
+		return "ifuri"
+	}
+	return "lenient"
+}
 
 // Size bounds for fetched revocation data.
 const (
@@ -85,13 +101,14 @@ func (r *Revocation) Check(ctx context.Context, c, issuer *x509.Certificate) err
 		}
 		why = append(why, "CRL: "+err.Error())
 	}
-	if len(why) == 0 {
+	named := len(why) > 0
+	if !named {
 		why = append(why, "certificate names no OCSP responder and no CRL distribution point")
 	}
-	if r.Policy == Strict {
+	if r.Policy == Strict || (r.Policy == IfURI && named) {
 		return refuse(ReasonRevocationUnavailable, subj, "%s", strings.Join(why, "; "))
 	}
-	r.log().Warn("cert: revocation status unavailable, accepted under lenient policy",
+	r.log().Warn("cert: revocation status unavailable, accepted under the "+r.Policy.String()+" policy",
 		"subject", subj, "serial", c.SerialNumber.String(), "why", strings.Join(why, "; "))
 	return nil
 }

@@ -17,14 +17,18 @@ type EKU int
 const (
 	EKUServerAuth EKU = iota + 1
 	EKUClientAuth
-	EKUIPsecIKE // id-kp-ipsecIKE, RFC 4945 §5.1.3.12
-	EKUAny      // anyExtendedKeyUsage
+	EKUIPsecIKE        // id-kp-ipsecIKE, RFC 4945 §5.1.3.12
+	EKUAny             // anyExtendedKeyUsage
+	EKUIKEIntermediate // iKEIntermediate (1.3.6.1.5.5.8.2.2), strongSwan's --flag ikeIntermediate
 )
 
-var oidIPsecIKE = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
+var (
+	oidIPsecIKE        = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
+	oidIKEIntermediate = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 8, 2, 2}
+)
 
 func (e EKU) String() string {
-	return map[EKU]string{EKUServerAuth: "serverAuth", EKUClientAuth: "clientAuth", EKUIPsecIKE: "ipsecIKE", EKUAny: "anyExtendedKeyUsage"}[e]
+	return map[EKU]string{EKUServerAuth: "serverAuth", EKUClientAuth: "clientAuth", EKUIPsecIKE: "ipsecIKE", EKUAny: "anyExtendedKeyUsage", EKUIKEIntermediate: "ikeIntermediate"}[e]
 }
 
 func hasEKU(c *x509.Certificate, e EKU) bool {
@@ -37,6 +41,8 @@ func hasEKU(c *x509.Certificate, e EKU) bool {
 		return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
 	case EKUIPsecIKE:
 		return slices.ContainsFunc(c.UnknownExtKeyUsage, oidIPsecIKE.Equal)
+	case EKUIKEIntermediate:
+		return slices.ContainsFunc(c.UnknownExtKeyUsage, oidIKEIntermediate.Equal)
 	}
 	return false
 }
