@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 
@@ -16,9 +17,8 @@ func (ep *Endpoint) HandleDatagram(now time.Time, src, dst netip.AddrPort, data 
 	ep.cookies.maybeRotate(now, ep.rand)
 	m, err := wire.Parse(data)
 	if err != nil {
-		// RFC 7296 §2.21.1 would allow answering some of these; the
-		// sender is unauthenticated, so we stay silent.
 		ep.stats.DroppedMalformed++
+		ep.parseError(now, data, err, src, dst, out)
 		return
 	}
 	h := &m.Header
@@ -128,13 +128,29 @@ func (ep *Endpoint) statelessReply(h *wire.Header, src, dst netip.AddrPort, out 
 	out.Datagrams = append(out.Datagrams, Datagram{Src: dst, Dst: src, Data: b})
 }
 
-// invalidSPI answers a protected request for an unknown IKE SA with
-// INVALID_IKE_SPI outside any SA (RFC 7296 §2.21.4), rate-limited so it
-// cannot be used for reflection.
-func (ep *Endpoint) invalidSPI(now time.Time, m *wire.Message, src, dst netip.AddrPort, out *Output) {
+// parseError answers an IKE_SA_INIT request that has a higher major
+// version (INVALID_MAJOR_VERSION, RFC 7296 §2.5) or a critical payload we
+// do not understand (UNSUPPORTED_CRITICAL_PAYLOAD, §2.5), statelessly and
+// within the same rate limit as INVALID_IKE_SPI. Anything else that does
+// not parse is dropped: its sender is unauthenticated.
+func (ep *Endpoint) parseError(now time.Time, data []byte, err error, src, dst netip.AddrPort, out *Output) {
+	var we *wire.Error
+	if !errors.As(err, &we) || (we.Notify != wire.INVALID_MAJOR_VERSION && we.Notify != wire.UNSUPPORTED_CRITICAL_PAYLOAD) {
+		return
+	}
+	h, _ := wire.ParseHeader(data)
+	if len(data) < wire.HeaderLen || h.Exchange != wire.IKE_SA_INIT || h.Flags.Response() || h.SPIr != 0 || !ep.takeToken(now) {
+		return
+	}
+	ep.statelessReply(&h, src, dst, out, &wire.Notify{NotifyType: we.Notify, Data: we.Data})
+}
+
+// takeToken takes one unauthenticated-answer token (refilled at
+// InvalidSPIRate per second, burst of the same size).
+func (ep *Endpoint) takeToken(now time.Time) bool {
 	rate := ep.cfg.InvalidSPIRate
 	if rate < 0 {
-		return
+		return false
 	}
 	if rate == 0 {
 		rate = 10
@@ -144,10 +160,20 @@ func (ep *Endpoint) invalidSPI(now time.Time, m *wire.Message, src, dst netip.Ad
 		ep.tokensTime = now
 	}
 	if ep.tokens < 1 {
+		return false
+	}
+	ep.tokens--
+	return true
+}
+
+// invalidSPI answers a protected request for an unknown IKE SA with
+// INVALID_IKE_SPI outside any SA (RFC 7296 §2.21.4), rate-limited so it
+// cannot be used for reflection.
+func (ep *Endpoint) invalidSPI(now time.Time, m *wire.Message, src, dst netip.AddrPort, out *Output) {
+	if !ep.takeToken(now) {
 		ep.stats.InvalidSPILimited++
 		return
 	}
-	ep.tokens--
 	ep.stats.InvalidSPISent++
 	h := m.Header
 	r := wire.Message{Header: wire.Header{SPIi: h.SPIi, SPIr: h.SPIr, Exchange: wire.INFORMATIONAL,

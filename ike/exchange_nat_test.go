@@ -127,3 +127,40 @@ func TestUnknownNotifyAndVendorIgnored(t *testing.T) {
 		t.Fatal("not established")
 	}
 }
+
+// TestUnsupportedCriticalAndMajorVersion: an IKE_SA_INIT request with a
+// critical payload we do not know, or with major version 3, is answered
+// statelessly with UNSUPPORTED_CRITICAL_PAYLOAD (naming the type) or
+// INVALID_MAJOR_VERSION (RFC 7296 §2.5); nothing is kept.
+func TestUnsupportedCriticalAndMajorVersion(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "k")
+	p := newPair(t, []*Connection{ca}, []*Connection{mirror(ca)})
+	_, req := p.initiate("gw")
+	m, err := wire.Parse(req.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Payloads = append(m.Payloads, &wire.RawPayload{PType: 222, Critical: true, Body: []byte{1, 2}})
+	b, err := m.Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := p.deliver(p.b, Datagram{Src: req.Src, Dst: req.Dst, Data: b})
+	if len(out.Datagrams) != 1 {
+		t.Fatal("critical payload not answered")
+	}
+	n := wire.FindNotify(outerPayloadsOf(t, out.Datagrams[0]), wire.UNSUPPORTED_CRITICAL_PAYLOAD)
+	if n == nil || len(n.Data) != 1 || n.Data[0] != 222 || p.b.ep.Len() != 0 {
+		t.Fatalf("want UNSUPPORTED_CRITICAL_PAYLOAD(222), got %v", n)
+	}
+	v3 := append([]byte(nil), req.Data...)
+	v3[17] = 0x30
+	out = p.deliver(p.b, Datagram{Src: req.Src, Dst: req.Dst, Data: v3})
+	if len(out.Datagrams) != 1 {
+		t.Fatal("version 3 not answered")
+	}
+	rm, ps := outerPayloads(t, out.Datagrams[0])
+	if !hasNotify(ps, wire.INVALID_MAJOR_VERSION) || rm.Header.MajorVersion != 2 || p.b.ep.Len() != 0 {
+		t.Fatalf("want INVALID_MAJOR_VERSION in a version-2 message, got %v", ps)
+	}
+}
