@@ -283,3 +283,45 @@ func TestSealEmptyInformational(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMessageAccessors(t *testing.T) {
+	b := saInitRequest(t)
+	m, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Raw(), b) {
+		t.Error("Raw differs from the parsed octets")
+	}
+	if n := FindNotify(m.Payloads, IKEV2_FRAGMENTATION_SUPPORTED); n == nil || n != m.Payloads[4] {
+		t.Error("FindNotify")
+	}
+	if FindNotify(m.Payloads, COOKIE) != nil || Find(m.Payloads, PayloadAUTH) != nil {
+		t.Error("found a payload that is not there")
+	}
+	if m.Encrypted() != nil || m.Fragment() != nil {
+		t.Error("plain message has SK/SKF")
+	}
+	p := &xorProtector{key: 7}
+	if err := m.Open(p); err == nil {
+		t.Error("Open without SK succeeded")
+	}
+	if _, err := m.OpenFragment(p); err == nil {
+		t.Error("OpenFragment without SKF succeeded")
+	}
+	frags, err := bigAuthRequest().EncodeFragments(p, 800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frags[1][len(frags[1])-1] ^= 0x80 // ICV
+	fm, err := Parse(frags[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fm.OpenFragment(p); err == nil || !strings.HasPrefix(err.Error(), "wire: opening SKF") {
+		t.Errorf("tampered fragment: %v", err)
+	}
+	if (&Message{}).Raw() != nil {
+		t.Error("built message has Raw octets")
+	}
+}
