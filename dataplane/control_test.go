@@ -136,37 +136,46 @@ func TestAcquireAndSeqExhausted(t *testing.T) {
 	// A policy for a network with no SA yet: Acquire, once per second.
 	must(t, a.dp.AddPolicy(Policy{Local: MustSelector(c.aTS), Remote: MustSelector("10.5.0.0/16"), ReqID: 42}))
 	ping(t, a, netip.MustParseAddr("10.5.0.1"), 1, 200*time.Millisecond)
-	// The outbound SA two packets from its last sequence number.
-	a.dp.out[0xa0000001].SetLastSeq(1<<32 - 3)
+	// The outbound SA one packet before its soft limit: one event.
+	out := a.dp.out[0xa0000001]
+	out.SetLastSeq(out.SeqSoftLimit() - 1)
+	if n := udpEcho(t, a, b, 2); n != 2 {
+		t.Fatalf("echo at the soft limit: %d/2", n)
+	}
+	before, _ := a.dp.Counters(Out, 0xa0000001)
+	// Two packets from its last sequence number: then it stops.
+	out.SetLastSeq(1<<32 - 3)
 	udpEcho(t, a, b, 4)
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
 		n := len(events)
 		mu.Unlock()
-		if n >= 2 {
+		if n >= 3 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	var acq, exh int
+	var acq, exh, soft int
 	for _, e := range events {
 		switch {
 		case e.Kind == Acquire && e.ReqID == 42:
 			acq++
+		case e.Kind == SeqSoftLimit && e.SPI == 0xa0000001:
+			soft++
 		case e.Kind == SeqExhausted && e.SPI == 0xa0000001 && e.ReqID == 1:
 			exh++
 		default:
 			t.Errorf("unexpected event %+v", e)
 		}
 	}
-	if acq != 1 || exh != 1 {
-		t.Fatalf("acquire %d, seq exhausted %d; events %+v", acq, exh, events)
+	if acq != 1 || exh != 1 || soft != 1 {
+		t.Fatalf("acquire %d, seq exhausted %d, soft limit %d; events %+v", acq, exh, soft, events)
 	}
-	if out, _ := a.dp.Counters(Out, 0xa0000001); out.Packets != 2 {
-		t.Fatalf("packets after exhaustion: %d, want exactly the last 2", out.Packets)
+	if after, _ := a.dp.Counters(Out, 0xa0000001); after.Packets-before.Packets != 2 {
+		t.Fatalf("packets before exhaustion: %d, want exactly the last 2", after.Packets-before.Packets)
 	}
 }
 

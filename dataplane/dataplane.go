@@ -127,6 +127,9 @@ const (
 	// outbound SA yet (like XFRM_MSG_ACQUIRE). Sent at most once a second
 	// per ReqID.
 	Acquire
+	// SeqSoftLimit: an outbound SA used seven eighths of its sequence
+	// numbers (esp.Outbound.SeqSoftLimit); rekey now, before SeqExhausted.
+	SeqSoftLimit
 )
 
 func (k EventKind) String() string {
@@ -135,6 +138,8 @@ func (k EventKind) String() string {
 		return "seq-exhausted"
 	case Acquire:
 		return "acquire"
+	case SeqSoftLimit:
+		return "seq-soft-limit"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }

@@ -75,6 +75,9 @@ func (u *Userspace) classifyOut(d *device, b *batch) {
 			}
 			continue
 		}
+		if seq == sa.SeqSoftLimit() { // exactly one packet gets this number
+			go u.event(Event{Kind: SeqSoftLimit, Dir: Out, SPI: sa.SPI(), ReqID: sa.sa.ReqID})
+		}
 		sa.inflight.Add(1)
 		b.osa[i], b.seq[i] = sa, seq
 		if sa.sa.Mode == esp.Transport {

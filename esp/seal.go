@@ -31,6 +31,11 @@ func (o *Outbound) maxSeq() uint64 {
 	return math.MaxUint32
 }
 
+// SeqSoftLimit is the sequence number at which a rekey should start: seven
+// eighths of the space, so that the new SA is up long before the old one
+// must stop (RFC 4303 §3.3.3 forbids a wrap).
+func (o *Outbound) SeqSoftLimit() uint64 { return o.maxSeq() - o.maxSeq()/8 }
+
 // NextSeq reserves the next sequence number. Callers that encrypt in
 // parallel take numbers in packet order and then call SealSeq on any core.
 // Once the space is used up it returns ErrSeqExhausted, forever: the
