@@ -29,6 +29,9 @@ type Options struct {
 	KeyLog ike.KeyLogger
 	// NoAutoStart skips initiating children with start_action: start.
 	NoAutoStart bool
+	// NoRawESP skips opening raw ESP sockets (IP protocol 50) even where
+	// the process may (tests, the demo): ESP then travels only in UDP.
+	NoRawESP bool
 }
 
 // Node is one running petrel instance. Its methods are safe for concurrent
@@ -125,7 +128,11 @@ func New(opts Options) (*Node, error) {
 		n.listen = config.DefaultListen
 	}
 	for _, a := range n.listen {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, n.ikePort)))
+		network := "udp4" // one socket per family: [::] must not take IPv4 too
+		if a.Is6() && !a.Is4In6() {
+			network = "udp6"
+		}
+		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, n.ikePort)))
 		if err != nil {
 			n.closeSockets()
 			return nil, fmt.Errorf("node: IKE socket on %v: %w", netip.AddrPortFrom(a, n.ikePort), err)
@@ -138,7 +145,18 @@ func New(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: NAT-T socket: %w", err)
 	}
 	n.bind = bind
-	n.dp = dataplane.NewUserspace(bind, dataplane.Options{Logger: log.With("subsystem", "dataplane")})
+	var espBind dataplane.Bind = bind
+	if !opts.NoRawESP {
+		// Plain ESP (IP protocol 50) for peers without NAT; needs
+		// CAP_NET_RAW, without which only UDP-encapsulated SAs carry
+		// traffic.
+		if raw, err := dataplane.NewRawBind(); err == nil {
+			espBind = &dataplane.MultiBind{UDP: bind, Raw: raw}
+		} else {
+			log.Info("node: no raw ESP sockets (need CAP_NET_RAW): only ESP in UDP carries traffic", "subsystem", "dataplane", "err", err)
+		}
+	}
+	n.dp = dataplane.NewUserspace(espBind, dataplane.Options{Logger: log.With("subsystem", "dataplane")})
 	g, err := n.newGen(opts.Config, time.Now())
 	if err != nil {
 		n.dp.Close()

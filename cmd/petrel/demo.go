@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, w io.Writer, keylogDir string, verbose bool) e
 	if err != nil {
 		return fmt.Errorf("demo: configuration: %w", err)
 	}
-	opts := node.Options{Config: pa.Config, Logger: log.With("peer", "a")}
+	opts := node.Options{Config: pa.Config, Logger: log.With("peer", "a"), NoRawESP: true}
 	if keylogDir != "" {
 		kl, err := keylog.Open(keylogDir)
 		if err != nil {
@@ -74,7 +74,7 @@ func runDemo(ctx context.Context, w io.Writer, keylogDir string, verbose bool) e
 		defer kl.Close()
 		opts.KeyLog = kl
 	}
-	b, err := node.New(node.Options{Config: pb.Config, Logger: log.With("peer", "b")})
+	b, err := node.New(node.Options{Config: pb.Config, Logger: log.With("peer", "b"), NoRawESP: true})
 	if err != nil {
 		return fmt.Errorf("demo: starting peer b: %w", err)
 	}
