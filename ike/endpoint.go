@@ -337,7 +337,9 @@ func (ep *Endpoint) NextDeadline() (t time.Time, ok bool) {
 // expiry.
 func (ep *Endpoint) Tick(now time.Time, out *Output) {
 	ep.cookies.maybeRotate(now, ep.rand)
-	for len(ep.timers) > 0 && !ep.timers[0].deadline.After(now) {
+	// Every due SA moves its deadline past now or dies; the bound only
+	// guards against a bug turning that into a busy loop.
+	for n := 2*len(ep.timers) + 1; n > 0 && len(ep.timers) > 0 && !ep.timers[0].deadline.After(now); n-- {
 		sa := ep.timers[0]
 		ep.run(sa, now, out, func() { sa.onTimer(now, out) })
 	}
