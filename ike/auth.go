@@ -23,9 +23,19 @@ type AuthContext struct {
 }
 
 // Authenticator proves this side's identity. PSK is the first
-// implementation; certificate signatures (adding CERT payloads) and EAP
-// (RFC 7296 §2.16, which needs several exchanges) plug in here without
-// touching the exchange logic in task_auth.go.
+// implementation. Local and remote authentication are configured
+// independently (Connection.LocalAuth, Connection.RemoteAuth), so asymmetric
+// setups (PSK one way, signature the other) need no exchange changes.
+//
+// How later methods plug in:
+//   - Certificates (RFC 7296 §2.15, RFC 7427): Prove returns CERT payloads
+//     before AUTH; Verify gets every payload of the peer's message and the
+//     signed octets in AuthContext.
+//   - EAP (§2.16) and multiple authentication rounds (RFC 4739) need more
+//     IKE_AUTH round trips: the task manager already keeps choosing
+//     IKE_AUTH while the SA is not established and a task answers needMore,
+//     so they come as an optional round-based interface that task_auth.go
+//     drives, leaving the task manager and the other tasks untouched.
 type Authenticator interface {
 	// Prove returns the payloads that authenticate ctx.ID: an AUTH payload
 	// and, for other methods, CERT payloads before it.
