@@ -58,6 +58,8 @@ type nodeSpec struct {
 	OutSeq uint64
 	// RawESP sends plain ESP (IP protocol 50) instead of ESP in UDP.
 	RawESP bool
+	// IfID > 0 runs the node route-based (no policies, selectors 0/0).
+	IfID uint32
 }
 
 // runNode runs a data plane until stdin closes; it prints "ready" once the
@@ -87,7 +89,7 @@ func runNode(spec string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := dp.AttachDevice(dev, 0); err != nil {
+	if err := dp.AttachDevice(dev, s.IfID); err != nil {
 		return fail(err)
 	}
 	for _, args := range [][]string{
@@ -108,7 +110,7 @@ func runNode(spec string) int {
 		{Dir: Out, SPI: s.OutSPI, Local: local, Remote: remote, LocalTS: lts, RemoteTS: rts},
 		{Dir: In, SPI: s.InSPI, Local: local, Remote: remote, LocalTS: lts, RemoteTS: rts},
 	} {
-		sa.ReqID, sa.Encap, sa.Encr, sa.Integ = 1, !s.RawESP, s.Encr, s.Integ
+		sa.ReqID, sa.IfID, sa.Encap, sa.Encr, sa.Integ = 1, s.IfID, !s.RawESP, s.Encr, s.Integ
 		sa.EncrKey, sa.IntegKey = testKeys(sa.SPI, s.KeyLen), testKeys(sa.SPI+1, s.IntegLen)
 		if s.OutKey != nil {
 			sa.EncrKey, sa.IntegKey = s.OutKey, nil
@@ -121,8 +123,10 @@ func runNode(spec string) int {
 		}
 	}
 	dp.out[s.OutSPI].SetLastSeq(s.OutSeq)
-	if err := dp.AddPolicy(Policy{Local: lts[0], Remote: rts[0], ReqID: 1}); err != nil {
-		return fail(err)
+	if s.IfID == 0 {
+		if err := dp.AddPolicy(Policy{Local: lts[0], Remote: rts[0], ReqID: 1}); err != nil {
+			return fail(err)
+		}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -287,6 +291,13 @@ func TestTUNNamespaces(t *testing.T) {
 func TestTUNNamespacesRawESP(t *testing.T) {
 	base := nodeSpec{Encr: wire.EncrAES_CBC, KeyLen: 32, Integ: wire.IntegHMAC_SHA2_256_128, IntegLen: 32, RawESP: true}
 	tunNamespaces(t, base, "aes256-sha256, raw ESP")
+}
+
+// TestTUNNamespacesRouteBased runs the tunnel route-based (like a VTI):
+// no policies, 0.0.0.0/0 selectors, whatever is routed to petrel0 is sealed.
+func TestTUNNamespacesRouteBased(t *testing.T) {
+	base := nodeSpec{Encr: wire.EncrCHACHA20_POLY1305, KeyLen: 36, IfID: 7, LocalTS: "0.0.0.0/0", RemoteTS: "0.0.0.0/0"}
+	tunNamespaces(t, base, "chacha20poly1305, route-based")
 }
 
 func tunNamespaces(t *testing.T, base nodeSpec, what string) {
