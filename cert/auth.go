@@ -3,6 +3,7 @@ package cert
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"io"
 
 	"github.com/petrel-vpn/petrel/wire"
@@ -98,6 +99,9 @@ type VerifyInput struct {
 // (anchor, validity, key usage, EKU, revocation). Any error is an *Error;
 // the core answers AUTHENTICATION_FAILED and logs err.Error().
 func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) {
+	if r.Validator == nil {
+		return nil, errors.New("cert: Remote has no Validator")
+	}
 	var certs []*x509.Certificate
 	for _, p := range in.Payloads {
 		c, ok := p.(*wire.Cert)

@@ -49,7 +49,7 @@ const (
 // Revocation checks certificates against OCSP responders named in their
 // Authority Information Access (RFC 6960) and CRLs from their CRL
 // distribution points (RFC 5280 §4.2.1.13), fetched over HTTP through
-// Fetcher. CRLs are cached until their nextUpdate. OCSP is asked first;
+// Fetcher. CRLs and OCSP responses are cached until their nextUpdate. OCSP is asked first;
 // a definite OCSP answer (good or revoked) is final, otherwise the CRL
 // decides.
 type Revocation struct {
@@ -62,6 +62,7 @@ type Revocation struct {
 
 	mu   sync.Mutex
 	crls map[string]*x509.RevocationList
+	ocsp map[string]*ocsp.Response // by issuer key hash and serial
 }
 
 func (r *Revocation) now() time.Time {
@@ -114,6 +115,14 @@ func (r *Revocation) Check(ctx context.Context, c, issuer *x509.Certificate) err
 }
 
 func (r *Revocation) checkOCSP(ctx context.Context, c, issuer *x509.Certificate) error {
+	ih := SPKIHash(issuer)
+	key := string(ih[:]) + c.SerialNumber.String()
+	r.mu.Lock()
+	cached := r.ocsp[key]
+	r.mu.Unlock()
+	if cached != nil && r.now().Before(cached.NextUpdate) {
+		return r.ocspVerdict(c, cached, "cached response")
+	}
 	req, err := ocsp.CreateRequest(c, issuer, nil)
 	if err != nil {
 		return errUnavailable{"building request: " + err.Error()}
@@ -146,16 +155,29 @@ func (r *Revocation) checkOCSP(ctx context.Context, c, issuer *x509.Certificate)
 				resp.ThisUpdate.UTC().Format(time.RFC3339), resp.NextUpdate.UTC().Format(time.RFC3339))}
 			continue
 		}
-		switch resp.Status {
-		case ocsp.Good:
-			return nil
-		case ocsp.Revoked:
-			return refuse(ReasonRevokedOCSP, c.Subject.String(), "serial %s revoked at %s by %s", c.SerialNumber,
-				resp.RevokedAt.UTC().Format(time.RFC3339), url)
+		if resp.Status == ocsp.Unknown {
+			last = errUnavailable{url + ": status unknown"}
+			continue
 		}
-		last = errUnavailable{url + ": status unknown"}
+		if !resp.NextUpdate.IsZero() {
+			r.mu.Lock()
+			if r.ocsp == nil || len(r.ocsp) > 4096 {
+				r.ocsp = map[string]*ocsp.Response{}
+			}
+			r.ocsp[key] = resp
+			r.mu.Unlock()
+		}
+		return r.ocspVerdict(c, resp, url)
 	}
 	return last
+}
+
+func (r *Revocation) ocspVerdict(c *x509.Certificate, resp *ocsp.Response, source string) error {
+	if resp.Status == ocsp.Revoked {
+		return refuse(ReasonRevokedOCSP, c.Subject.String(), "serial %s revoked at %s (%s)", c.SerialNumber,
+			resp.RevokedAt.UTC().Format(time.RFC3339), source)
+	}
+	return nil
 }
 
 func (r *Revocation) checkCRL(ctx context.Context, c, issuer *x509.Certificate) error {

@@ -205,6 +205,32 @@ func TestRevocation(t *testing.T) {
 	}
 }
 
+// TestOCSPCache checks that an OCSP answer is reused until its nextUpdate.
+func TestOCSPCache(t *testing.T) {
+	p := newRevocationPKI(t)
+	cred := p.leaf(t, "", "/ocsp", false)
+	now := t0
+	v := p.validator(IfURI, nil, now)
+	v.Now = func() time.Time { return now }
+	v.Revocation.Now = v.Now
+	for range 3 {
+		if _, err := v.Validate(context.Background(), cred.Cert, cred.Chain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.hitCount("/ocsp"); n != 1 {
+		t.Errorf("OCSP asked %d times, want 1", n)
+	}
+	p.mu.Lock()
+	p.revoked[cred.Cert.SerialNumber.String()] = true
+	p.ocspNext = 48 * time.Hour
+	p.mu.Unlock()
+	now = t0.Add(25 * time.Hour) // past the cached answer's nextUpdate
+	if _, err := v.Validate(context.Background(), cred.Cert, cred.Chain); ReasonOf(err) != ReasonRevokedOCSP {
+		t.Errorf("after nextUpdate: %v", err)
+	}
+}
+
 // TestCRLCache checks that a CRL is fetched once and reused until its
 // nextUpdate, then fetched again.
 func TestCRLCache(t *testing.T) {

@@ -138,6 +138,10 @@ func TestLoadPKCS12(t *testing.T) {
 	if !c.Equal(cred.Cert) || len(chain) != 1 || !chain[0].Equal(p.inter.Cert) || !keyMatches(c.PublicKey, key.Public()) {
 		t.Errorf("PKCS#12: cert %v, chain %d", c.Subject, len(chain))
 	}
+	creds, _, err := LoadFiles(Files{Credentials: []CredentialFiles{{PKCS12: out, Password: "s3cret"}}})
+	if err != nil || len(creds) != 1 || !creds[0].Cert.Equal(cred.Cert) || len(creds[0].Chain) != 1 {
+		t.Errorf("LoadFiles with PKCS#12: %v", err)
+	}
 	if _, _, _, err := ParsePKCS12(data, "wrong"); err == nil {
 		t.Error("wrong PKCS#12 password accepted")
 	}
