@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -155,10 +156,10 @@ func (s *Server) read(so *socket) {
 				return
 			default:
 			}
-			if errors.Is(err, errClosed) {
+			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue
+			continue // e.g. ICMP errors reported on the socket
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		b := buf[:n]
