@@ -65,7 +65,7 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 	if !ev.PeerID.IsAny() {
 		e.PeerID = ev.PeerID.String()
 	}
-	n.log.Info("node: "+e.Kind, "conn", e.Conn, "child", e.Child, "spi_i", e.SPIi, "spi_r", e.SPIr, "reason", e.Reason)
+	n.ikeLog.Info("node: "+e.Kind, "conn", e.Conn, "child", e.Child, "spi_i", e.SPIi, "spi_r", e.SPIr, "reason", e.Reason)
 	n.hub.publish(e)
 }
 
@@ -181,16 +181,9 @@ func (s *stats) retire(c esp.Counters, in bool) {
 func (n *Node) Stats() Stats {
 	var st Stats
 	_ = n.do(func(time.Time) {
+		st.Endpoint = n.retiredEP
 		for _, g := range n.gens {
-			e := g.ep.Stats()
-			st.Endpoint.Received += e.Received
-			st.Endpoint.DroppedMalformed += e.DroppedMalformed
-			st.Endpoint.DroppedUnknownSPI += e.DroppedUnknownSPI
-			st.Endpoint.DroppedICV += e.DroppedICV
-			st.Endpoint.Retransmitted += e.Retransmitted
-			st.Endpoint.CookiesSent += e.CookiesSent
-			st.Endpoint.InvalidSPISent += e.InvalidSPISent
-			st.Endpoint.DroppedHalfOpen += e.DroppedHalfOpen
+			st.Endpoint.Add(g.ep.Stats())
 		}
 	})
 	n.stats.mu.Lock()

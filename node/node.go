@@ -40,6 +40,7 @@ type Options struct {
 type Node struct {
 	log    *slog.Logger
 	ikeLog *slog.Logger
+	dpLog  *slog.Logger
 	keyLog ike.KeyLogger
 
 	ikeSocks []*net.UDPConn
@@ -62,6 +63,9 @@ type Node struct {
 	proposals map[spiPair][]string  // IKE_SA_INIT choice: encr, integ, prf, ke
 	nextReqID uint32
 	nextIndex int
+	// retiredEP holds the counters of generations pruned after a reload,
+	// so that Stats never goes backwards.
+	retiredEP ike.Stats
 
 	hub   hub
 	stats stats
@@ -117,7 +121,8 @@ func New(opts Options) (*Node, error) {
 	}
 	d := opts.Config.Daemon
 	n := &Node{
-		log: log, ikeLog: log.With("subsystem", "ike"), keyLog: opts.KeyLog,
+		log: log.With("subsystem", "net"), ikeLog: log.With("subsystem", "ike"), dpLog: log.With("subsystem", "dataplane"),
+		keyLog:  opts.KeyLog,
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
 		sas: map[spiPair]*saInfo{}, children: map[uint32]*installed{}, proposals: map[spiPair][]string{},
@@ -153,10 +158,10 @@ func New(opts Options) (*Node, error) {
 		if raw, err := dataplane.NewRawBind(); err == nil {
 			espBind = &dataplane.MultiBind{UDP: bind, Raw: raw}
 		} else {
-			log.Info("node: no raw ESP sockets (need CAP_NET_RAW): only ESP in UDP carries traffic", "subsystem", "dataplane", "err", err)
+			n.dpLog.Info("node: no raw ESP sockets (need CAP_NET_RAW): only ESP in UDP carries traffic", "err", err)
 		}
 	}
-	n.dp = dataplane.NewUserspace(espBind, dataplane.Options{Logger: log.With("subsystem", "dataplane")})
+	n.dp = dataplane.NewUserspace(espBind, dataplane.Options{Logger: n.dpLog})
 	g, err := n.newGen(opts.Config, time.Now())
 	if err != nil {
 		n.dp.Close()
@@ -313,6 +318,8 @@ func (n *Node) pruneGens() {
 	for i, g := range n.gens {
 		if i == len(n.gens)-1 || g.ep.Len() > 0 {
 			keep = append(keep, g)
+		} else {
+			n.retiredEP.Add(g.ep.Stats())
 		}
 	}
 	clear(n.gens[len(keep):])

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/petrel-vpn/petrel/config"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -156,5 +159,52 @@ func waitEvent(t *testing.T, events <-chan Event, kind string) Event {
 		case <-timeout:
 			t.Fatalf("no %s event", kind)
 		}
+	}
+}
+
+// A wrong PSK: b refuses IKE_AUTH, a's Up says why in one line and a
+// counts the failure by reason.
+func TestUpReportsAuthFailure(t *testing.T) {
+	pa, pb, err := WriteLoopbackPair(t.TempDir(), LoopbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(pb.File)
+	i := strings.Index(string(text), "secret: 0x")
+	wrong := string(text[:i]) + "secret: 0x" + strings.Repeat("ab", 32) + "\n"
+	if err := os.WriteFile(pb.File, []byte(wrong), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgB, err := config.Load(pb.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{Config: cfgB, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	a, err := New(Options{Config: pa.Config, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = a.Up(ctx, "b")
+	se, ok := errors.AsType[*SetupError](err)
+	if !ok || se.Reason != "AUTHENTICATION_FAILED" || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("Up: %v", err)
+	}
+	if got := a.Stats().Failures["ike:AUTHENTICATION_FAILED"]; got != 1 {
+		t.Errorf("a counts %d AUTHENTICATION_FAILED, stats %+v", got, a.Stats().Failures)
+	}
+	if s, _ := a.Sessions(); len(s) != 0 {
+		t.Errorf("a keeps %d sessions", len(s))
+	}
+	// The core reports no event for a responder's failed IKE_AUTH, so b
+	// can only show that nothing came up.
+	if st := b.Stats(); st.IKEUp != 0 || st.Endpoint.Received < 2 {
+		t.Errorf("b stats %+v", st)
 	}
 }

@@ -26,7 +26,7 @@ func (n *Node) apply(now time.Time, op *ike.ChildOp) {
 		err = n.remove(op.InSPI)
 	}
 	if err != nil {
-		n.log.Error("node: data plane", "op", op.Kind.String(), "child", op.Name, "in_spi", hex32(op.InSPI), "err", err)
+		n.dpLog.Error("node: data plane", "op", op.Kind.String(), "child", op.Name, "in_spi", hex32(op.InSPI), "err", err)
 	}
 }
 

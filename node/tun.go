@@ -50,7 +50,7 @@ func (n *Node) AttachTUN(name string, mtu int) error {
 		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: dst}); err != nil {
 			return fmt.Errorf("node: route %s dev %s: %w", r, name, err)
 		}
-		n.log.Info("node: route", "subsystem", "dataplane", "dst", r, "dev", name)
+		n.dpLog.Info("node: route", "dst", r, "dev", name)
 	}
 	return nil
 }
