@@ -1,8 +1,11 @@
 package ike
 
 import (
+	"bytes"
 	"crypto/x509/pkix"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/petrel-vpn/petrel/wire"
@@ -37,16 +40,21 @@ func TestAuthFailedPSK(t *testing.T) {
 	cb := mirror(ca)
 	cb.LocalAuth, cb.RemoteAuth = &PSK{Secret: []byte("two")}, &PSK{Secret: []byte("two")}
 	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	var logbuf bytes.Buffer
+	p.b.ep.log = slog.New(slog.NewTextHandler(&logbuf, nil))
 	spi, req := p.initiate("gw")
 	resp := p.exchange(p.b, req)
 	auth := p.exchange(p.a, resp)
 	bout := p.deliver(p.b, auth)
+	if !strings.Contains(logbuf.String(), "PSK AUTH value does not verify") {
+		t.Errorf("responder log lacks the precise reason:\n%s", logbuf.String())
+	}
 	if len(bout.Datagrams) != 1 || len(bout.Events) != 0 || len(bout.Ops) != 0 {
 		t.Fatalf("responder: %d datagrams, events %+v", len(bout.Datagrams), bout.Events)
 	}
 	asa := p.a.ep.SA(spi)
 	inner := innerOf(t, asa, bout.Datagrams[0])
-	if len(inner) != 1 || !hasNotify(inner, wire.AUTHENTICATION_FAILED) {
+	if len(inner) != 1 || !hasNotify(inner, wire.AUTHENTICATION_FAILED) || len(wire.FindNotify(inner, wire.AUTHENTICATION_FAILED).Data) != 0 {
 		t.Fatalf("want lone N(AUTHENTICATION_FAILED), got %v", inner)
 	}
 	if p.b.ep.Len() != 0 || p.b.ep.HalfOpen() != 0 {
