@@ -159,3 +159,44 @@ func TestCookieThresholdAndPerIP(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestCookieThenInvalidKE: both defences in a row (RFC 7296 §2.6). The
+// cookie stays valid for the KE retry since Ni, IPi and SPIi do not change.
+//
+//	A: SA, KEi(ecp256), Ni                 -->
+//	                                       <--  N(COOKIE)
+//	A: N(COOKIE), SA, KEi(ecp256), Ni      -->
+//	                                       <--  N(INVALID_KE_PAYLOAD, x25519)
+//	A: N(COOKIE), SA, KEi(x25519), Ni      -->
+//	                                       <--  SA, KEr, Nr
+func TestCookieThenInvalidKE(t *testing.T) {
+	ca := pskConn("gw", addrA, addrB, "k")
+	ca.Proposals = [][]wire.Transform{{gcm256, prf256, ecp256, x25519}}
+	cb := mirror(ca)
+	cb.Proposals = [][]wire.Transform{{gcm256, prf256, x25519}}
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	p.b.ep.cfg.CookieThreshold = 0
+	_, req := p.initiate("gw")
+	resp := p.exchange(p.b, req)
+	if !hasNotify(outerPayloadsOf(t, resp), wire.COOKIE) {
+		t.Fatal("no cookie")
+	}
+	req = p.exchange(p.a, resp)
+	resp = p.exchange(p.b, req)
+	if !hasNotify(outerPayloadsOf(t, resp), wire.INVALID_KE_PAYLOAD) || p.b.ep.Len() != 0 {
+		t.Fatal("no INVALID_KE_PAYLOAD, or state kept")
+	}
+	req = p.exchange(p.a, resp)
+	ps := outerPayloadsOf(t, req)
+	if n, ok := ps[0].(*wire.Notify); !ok || n.NotifyType != wire.COOKIE {
+		t.Fatal("KE retry dropped the cookie")
+	}
+	resp = p.exchange(p.b, req)
+	authResp := p.exchange(p.b, p.exchange(p.a, resp))
+	if out := p.deliver(p.a, authResp); len(events(out, EventIKEUp)) != 1 {
+		t.Fatal("not established")
+	}
+	if st := p.a.ep.Stats(); st.CookieRetries != 1 || st.KERetries != 1 {
+		t.Fatalf("retries %+v", st)
+	}
+}
