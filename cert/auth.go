@@ -77,6 +77,10 @@ type Remote struct {
 	HashURL   *HashURLResolver // nil: hash-and-URL certificates are refused
 }
 
+// MaxCertPayloads bounds the CERT payloads taken from one peer message (an
+// end-entity certificate and its intermediates).
+const MaxCertPayloads = 8
+
 // PeerInfo describes a verified peer for logs, events and the session
 // listing.
 type PeerInfo struct {
@@ -84,6 +88,11 @@ type PeerInfo struct {
 	Subject string // RFC 4514
 	Issuer  string
 	Chain   []*x509.Certificate // leaf first, anchor last
+}
+
+// String renders the peer for one log line or the session listing.
+func (p *PeerInfo) String() string {
+	return p.Verified.String() + " subject \"" + p.Subject + "\" issuer \"" + p.Issuer + "\""
 }
 
 // VerifyInput is what the core knows when the peer's IKE_AUTH arrives.
@@ -103,10 +112,14 @@ func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) 
 		return nil, errors.New("cert: Remote has no Validator")
 	}
 	var certs []*x509.Certificate
+	n := 0
 	for _, p := range in.Payloads {
 		c, ok := p.(*wire.Cert)
 		if !ok {
 			continue
+		}
+		if n++; n > MaxCertPayloads {
+			return nil, refuse(ReasonMalformed, "", "more than %d CERT payloads", MaxCertPayloads)
 		}
 		switch c.Encoding {
 		case wire.CertX509Signature:

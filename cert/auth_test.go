@@ -178,6 +178,36 @@ func TestExchangeRefusals(t *testing.T) {
 	}
 }
 
+// TestPeerInfoAndLimits checks the listing line of a verified peer and
+// the bound on CERT payloads.
+func TestPeerInfoAndLimits(t *testing.T) {
+	p := newTestPKI(t, KeyECDSAP256)
+	cred := p.leaf(t, gatewayTemplate(), KeyECDSAP256)
+	gw := ID{wire.ID_FQDN, []byte("gw.example.net")}
+	local := &Local{Store: NewStore([]*Credential{cred}, nil)}
+	remote := &Remote{Validator: &Validator{Store: NewStore(nil, []*x509.Certificate{p.root.Cert}), Now: fixedClock(t0)}}
+	octets := signedOctets(t, gw)
+	ps, err := local.Prove(cred, ProveInput{SignedOctets: octets, PeerHashes: SupportedHashes, PeerSentHashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := remote.Verify(context.Background(), VerifyInput{SignedOctets: octets, PeerID: gw, Payloads: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `DIGITAL_SIGNATURE/ECDSA-SHA256 subject "CN=gw.example.net" issuer "CN=petrel test intermediate,O=petrel"`; info.String() != want {
+		t.Errorf("PeerInfo %q, want %q", info, want)
+	}
+	many := append([]wire.Payload{}, ps[:2]...)
+	for len(many) <= MaxCertPayloads {
+		many = append(many, ps[1])
+	}
+	many = append(many, ps[len(ps)-1])
+	if _, err := remote.Verify(context.Background(), VerifyInput{SignedOctets: octets, PeerID: gw, Payloads: many}); ReasonOf(err) != ReasonMalformed {
+		t.Errorf("%d CERT payloads: %v", len(many)-1, err)
+	}
+}
+
 // TestAsymmetricPSKAndCertificate authenticates the initiator with a
 // certificate and the responder with a PSK (and the other way round): the
 // two directions use independent methods (RFC 7296 §2.15).

@@ -36,26 +36,43 @@ func PeerHashes(payloads []wire.Payload) (algs []wire.HashAlgorithm, sent bool) 
 // sent none). With the notification, method 14 is used with the first hash
 // the peer lists in our order: SHA-256 first for RSA, the curve's own hash
 // first for ECDSA, Identity for Ed25519 (RFC 7427 §4, RFC 8420); rsaPSS
-// picks RSASSA-PSS over PKCS#1 v1.5. Without it the
-// classic method for the key is used: 1 for RSA, 9/10/11 for ECDSA on
-// P-256/384/521 (RFC 7296 §3.8); Ed25519 has none.
+// picks RSASSA-PSS over PKCS#1 v1.5. Without the notification, or with no
+// common hash, the classic method for the key is used: 1 for RSA, 9/10/11
+// for ECDSA on P-256/384/521 (RFC 7296 §3.8); Ed25519 has none.
 func Choose(pub crypto.PublicKey, peerHashes []wire.HashAlgorithm, peerSent, rsaPSS bool) (wire.AuthMethod, Scheme, error) {
 	if !peerSent {
-		switch k := pub.(type) {
-		case *rsa.PublicKey:
-			return wire.AuthRSASignature, SchemeRSAPKCS1SHA1, nil
-		case *ecdsa.PublicKey:
-			switch k.Curve {
-			case elliptic.P256():
-				return wire.AuthECDSA256, SchemeECDSASHA256, nil
-			case elliptic.P384():
-				return wire.AuthECDSA384, SchemeECDSASHA384, nil
-			case elliptic.P521():
-				return wire.AuthECDSA521, SchemeECDSASHA512, nil
-			}
-		}
-		return 0, 0, refuse(ReasonUnsupportedHash, "", "peer sent no SIGNATURE_HASH_ALGORITHMS and a %T key has no classic AUTH method", pub)
+		return classic(pub)
 	}
+	if m, s, ok := choose7427(pub, peerHashes, rsaPSS); ok {
+		return m, s, nil
+	}
+	// No common hash: RFC 7427 §4 leaves the classic methods, as strongSwan
+	// does; Ed25519 has none.
+	if m, s, err := classic(pub); err == nil {
+		return m, s, nil
+	}
+	return 0, 0, refuse(ReasonUnsupportedHash, "", "peer's hash algorithms %v share none with a %T key", peerHashes, pub)
+}
+
+// classic picks the RFC 7296 §3.8 / RFC 4754 method for the key.
+func classic(pub crypto.PublicKey) (wire.AuthMethod, Scheme, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return wire.AuthRSASignature, SchemeRSAPKCS1SHA1, nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return wire.AuthECDSA256, SchemeECDSASHA256, nil
+		case elliptic.P384():
+			return wire.AuthECDSA384, SchemeECDSASHA384, nil
+		case elliptic.P521():
+			return wire.AuthECDSA521, SchemeECDSASHA512, nil
+		}
+	}
+	return 0, 0, refuse(ReasonUnsupportedHash, "", "peer sent no SIGNATURE_HASH_ALGORITHMS and a %T key has no classic AUTH method", pub)
+}
+
+func choose7427(pub crypto.PublicKey, peerHashes []wire.HashAlgorithm, rsaPSS bool) (wire.AuthMethod, Scheme, bool) {
 	var order []Scheme
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
@@ -74,13 +91,11 @@ func Choose(pub crypto.PublicKey, peerHashes []wire.HashAlgorithm, peerSent, rsa
 		if rsaPSS {
 			order = []Scheme{SchemeRSAPSSSHA256, SchemeRSAPSSSHA384, SchemeRSAPSSSHA512}
 		}
-	default:
-		return 0, 0, refuse(ReasonUnsupportedHash, "", "no signature scheme for a %T key", pub)
 	}
 	for _, s := range order {
 		if slices.Contains(peerHashes, s.Hash()) {
-			return wire.AuthDigitalSignature, s, nil
+			return wire.AuthDigitalSignature, s, true
 		}
 	}
-	return 0, 0, refuse(ReasonUnsupportedHash, "", "peer's hash algorithms %v share none with a %T key", peerHashes, pub)
+	return 0, 0, false
 }

@@ -210,7 +210,9 @@ func TestChoose(t *testing.T) {
 		{ed, all, true, false, wire.AuthDigitalSignature, SchemeEd25519, 0},
 		{ed, []wire.HashAlgorithm{wire.HashSHA2_256}, true, false, 0, 0, ReasonUnsupportedHash},
 		{ed, nil, false, false, 0, 0, ReasonUnsupportedHash},
-		{p256, []wire.HashAlgorithm{wire.HashSHA1}, true, false, 0, 0, ReasonUnsupportedHash},
+		// No common hash: the classic method (RFC 7427 §4).
+		{p256, []wire.HashAlgorithm{wire.HashSHA1}, true, false, wire.AuthECDSA256, SchemeECDSASHA256, 0},
+		{rsaK, []wire.HashAlgorithm{wire.HashSTREEBOG256}, true, false, wire.AuthRSASignature, SchemeRSAPKCS1SHA1, 0},
 	} {
 		m, s, err := Choose(c.key.Public(), c.hashes, c.sent, c.pss)
 		if m != c.method || s != c.scheme || ReasonOf(err) != c.reason {
