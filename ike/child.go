@@ -129,5 +129,5 @@ func (sa *SA) childFailed(name, reason string) {
 	ev := Event{Kind: EventChildFailed, Child: name, Reason: reason}
 	sa.fillEvent(&ev)
 	sa.out.Events = append(sa.out.Events, ev)
-	sa.log().Info("ike: Child SA failed", append(sa.logAttrs(), "child", name, "reason", reason)...)
+	sa.info("ike: Child SA failed", "child", name, "reason", reason)
 }

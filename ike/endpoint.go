@@ -321,7 +321,7 @@ func (ep *Endpoint) endHalfOpen(sa *SA) {
 // onEstablished is called by the auth task when the SA is authenticated.
 func (ep *Endpoint) onEstablished(sa *SA) {
 	sa.event(sa.out, EventIKEUp, "")
-	sa.log().Info("ike: IKE SA established", append(sa.logAttrs(), "peer", sa.peerID)...)
+	sa.info("ike: IKE SA established", "peer", sa.peerID)
 }
 
 // NextDeadline returns when Tick must next be called; ok is false when no

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -125,6 +126,14 @@ func (sa *SA) ourSPI() uint64 {
 }
 
 func (sa *SA) log() *slog.Logger { return sa.ep.log }
+
+// info logs at Info level with the SA's attributes, building them only
+// when the level is enabled (the handshake path stays allocation-lean).
+func (sa *SA) info(msg string, args ...any) {
+	if l := sa.log(); l.Enabled(context.Background(), slog.LevelInfo) {
+		l.Info(msg, append(sa.logAttrs(), args...)...)
+	}
+}
 
 func (sa *SA) logAttrs() []any {
 	name := ""

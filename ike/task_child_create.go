@@ -107,7 +107,7 @@ func (c *childCreate) process(sa *SA, m *msgIn) (status, error) {
 		mode = ModeTransport
 	} else if c.cfg.Mode == ModeTransport {
 		// RFC 7296 §1.3.1: the responder declined; tunnel mode it is.
-		sa.log().Info("ike: responder declined transport mode", sa.logAttrs()...)
+		sa.info("ike: responder declined transport mode")
 	}
 	outSPI := binary.BigEndian.Uint32(sap.Proposals[0].SPI)
 	if err := sa.installChild(c.cfg, chosen, c.inSPI, outSPI, local, remote, mode); err != nil {

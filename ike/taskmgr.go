@@ -123,7 +123,7 @@ func (sa *SA) fail(out *Output, err error) {
 			}
 		}
 	}
-	sa.log().Info("ike: IKE SA failed", append(sa.logAttrs(), "err", err)...)
+	sa.info("ike: IKE SA failed", "err", err)
 	sa.destroy(out, reason)
 }
 
@@ -498,7 +498,7 @@ func (sa *SA) onTimer(now time.Time, out *Output) {
 	tm := &sa.tm
 	if tm.inFlight() && !now.Before(tm.retryAt) {
 		if tm.sends > tm.schedule.Tries {
-			sa.log().Info("ike: giving up after retransmissions", append(sa.logAttrs(), "exchange", tm.exch, "sends", tm.sends)...)
+			sa.info("ike: giving up after retransmissions", "exchange", tm.exch, "sends", tm.sends)
 			sa.destroy(out, "timeout")
 			return
 		}
