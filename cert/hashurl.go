@@ -158,3 +158,16 @@ func (r *HashURLResolver) Resolve(ctx context.Context, c *wire.Cert) ([]*x509.Ce
 	r.mu.Unlock()
 	return certs, nil
 }
+
+// HTTPLookupNotify builds N(HTTP_CERT_LOOKUP_SUPPORTED) (RFC 7296 §3.10.1),
+// which a side sends in IKE_AUTH (or IKE_SA_INIT) when it can fetch
+// hash-and-URL certificates, that is when its Remote has a HashURL resolver.
+func HTTPLookupNotify() *wire.Notify {
+	return &wire.Notify{NotifyType: wire.HTTP_CERT_LOOKUP_SUPPORTED}
+}
+
+// PeerHTTPLookup reports whether the peer's payloads announce
+// HTTP_CERT_LOOKUP_SUPPORTED, for ProveInput.PeerHTTPLookup.
+func PeerHTTPLookup(payloads []wire.Payload) bool {
+	return wire.FindNotify(payloads, wire.HTTP_CERT_LOOKUP_SUPPORTED) != nil
+}

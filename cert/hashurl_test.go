@@ -86,12 +86,16 @@ func TestHashURLBundleExchange(t *testing.T) {
 	// HTTP_CERT_LOOKUP_SUPPORTED and a URL is configured.
 	cred.HashURL = "http://c/gw.der"
 	local := &Local{Store: NewStore([]*Credential{cred}, nil)}
-	for _, lookup := range []bool{false, true} {
+	for _, peer := range [][]wire.Payload{nil, {HTTPLookupNotify()}} {
+		lookup := PeerHTTPLookup(peer)
 		ps, err := local.Prove(cred, ProveInput{SignedOctets: octets, PeerHashes: SupportedHashes, PeerSentHashes: true, PeerHTTPLookup: lookup})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := wire.CertX509Signature
+		if lookup != (peer != nil) {
+			t.Fatal("PeerHTTPLookup does not see HTTPLookupNotify")
+		}
 		if lookup {
 			want = wire.CertHashURLX509
 		}
