@@ -89,6 +89,9 @@ func TestHandshakePSK(t *testing.T) {
 	if sa.ni != nil || sa.initReq != nil || sa.skpi != nil {
 		t.Error("initiator kept IKE_AUTH-only material")
 	}
+	if !sa.PeerSignatureHash(wire.HashSHA2_256) || sa.PeerSignatureHash(wire.HashSHA1) || !sa.peerFrag {
+		t.Error("SIGNATURE_HASH_ALGORITHMS / fragmentation support not recorded")
+	}
 	if _, ok := p.a.ep.NextDeadline(); ok {
 		t.Error("initiator still has a timer armed")
 	}

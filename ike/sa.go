@@ -52,8 +52,8 @@ type SA struct {
 	// Facts from IKE_SA_INIT that later tasks use.
 	natLocal, natRemote bool // we / the peer are behind a NAT (RFC 7296 §2.23)
 	forcedEncap         bool
-	peerFrag            bool // peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
-	peerSigHash         bool // peer sent SIGNATURE_HASH_ALGORITHMS (RFC 7427)
+	peerFrag            bool   // peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
+	peerSigHashes       uint16 // bit h set: the peer accepts hash h in RFC 7427 signatures
 	peerID              Identity
 	peerRefused         bool // the initiator refused our AUTH (RFC 7296 §2.21.2)
 
@@ -112,6 +112,12 @@ func (sa *SA) Addrs() (local, remote netip.AddrPort) { return sa.local, sa.remot
 
 // NATDetected reports whether NAT was detected (or faked) on the path.
 func (sa *SA) NATDetected() bool { return sa.natLocal || sa.natRemote || sa.forcedEncap }
+
+// PeerSignatureHash reports whether the peer announced hash h in
+// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4), for signature authenticators.
+func (sa *SA) PeerSignatureHash(h wire.HashAlgorithm) bool {
+	return h < 16 && sa.peerSigHashes&(1<<h) != 0
+}
 
 // BehindNAT reports whether this side is behind a NAT and so must send
 // NAT-T keepalives (RFC 3948 §4).

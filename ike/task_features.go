@@ -1,10 +1,6 @@
 package ike
 
-import (
-	"encoding/binary"
-
-	"github.com/petrel-vpn/petrel/wire"
-)
+import "github.com/petrel-vpn/petrel/wire"
 
 // features advertises and records optional extensions in IKE_SA_INIT:
 // IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3) and
@@ -19,14 +15,6 @@ func (features) kind() taskKind { return kindFeatures }
 // sigHashes are the hash algorithms we accept in RFC 7427 signatures.
 var sigHashes = []wire.HashAlgorithm{wire.HashSHA2_256, wire.HashSHA2_384, wire.HashSHA2_512, wire.HashIdentity}
 
-func sigHashData() []byte {
-	b := make([]byte, 0, 2*len(sigHashes))
-	for _, h := range sigHashes {
-		b = binary.BigEndian.AppendUint16(b, uint16(h))
-	}
-	return b
-}
-
 func (features) build(sa *SA, m *msgOut) (status, error) {
 	if m.exch != wire.IKE_SA_INIT {
 		return done, nil
@@ -38,7 +26,7 @@ func (features) build(sa *SA, m *msgOut) (status, error) {
 	if frag {
 		m.notify(wire.IKEV2_FRAGMENTATION_SUPPORTED, nil)
 	}
-	m.notify(wire.SIGNATURE_HASH_ALGORITHMS, sigHashData())
+	m.add(wire.NewSignatureHashAlgorithms(sigHashes...))
 	if m.response {
 		return done, nil
 	}
@@ -53,8 +41,14 @@ func (features) process(sa *SA, m *msgIn) (status, error) {
 	if sa.initiator && sa.conn.NoFragmentation {
 		sa.peerFrag = false
 	}
-	if n := m.notify(wire.SIGNATURE_HASH_ALGORITHMS); n != nil && len(n.Data)%2 == 0 && len(n.Data) > 0 {
-		sa.peerSigHash = true
+	if n := m.notify(wire.SIGNATURE_HASH_ALGORITHMS); n != nil {
+		algs, _ := n.SignatureHashAlgorithms()
+		sa.peerSigHashes = 0
+		for _, h := range algs {
+			if h < 16 {
+				sa.peerSigHashes |= 1 << h
+			}
+		}
 	}
 	if m.hdr.IsResponse() {
 		return done, nil

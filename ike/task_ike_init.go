@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"encoding/binary"
 	"slices"
 
 	"github.com/petrel-vpn/petrel/suite"
@@ -92,10 +91,10 @@ func (t *ikeInit) processResponse(sa *SA, m *msgIn) (status, error) {
 		return retry, nil
 	}
 	if n := m.notify(wire.INVALID_KE_PAYLOAD); n != nil {
-		if len(n.Data) != 2 || t.retries >= maxInitRetries {
+		g, ok := n.InvalidKEGroup()
+		if !ok || t.retries >= maxInitRetries {
 			return done, notifyErr(wire.INVALID_KE_PAYLOAD, "malformed or repeated INVALID_KE_PAYLOAD")
 		}
-		g := wire.KEID(binary.BigEndian.Uint16(n.Data))
 		if g == t.group || !proposesKE(sa.conn.ikeProposals(), g) {
 			// RFC 7296 §1.2: the group must be one we proposed.
 			return done, notifyErr(wire.INVALID_KE_PAYLOAD, "responder asked for "+g.String()+", which we did not propose")
@@ -165,7 +164,7 @@ func (t *ikeInit) processRequest(sa *SA, m *msgIn) (status, error) {
 			sel = alt
 		} else {
 			e := notifyErr(wire.INVALID_KE_PAYLOAD, "initiator sent "+ke.Group.String()+", we want "+g.String())
-			e.data = binary.BigEndian.AppendUint16(nil, uint16(g))
+			e.data = wire.NewInvalidKE(g).Data
 			return done, e
 		}
 	}

@@ -21,6 +21,8 @@ type natd struct{}
 func (natd) kind() taskKind { return kindNATD }
 
 // natHash is SHA-1(SPIi | SPIr | IP | Port) (RFC 7296 §2.23).
+// TODO(suite): this digest belongs with the suite's other hashes; it lives
+// here until suite exports one.
 func natHash(spiI, spiR uint64, ap netip.AddrPort) []byte {
 	h := sha1.New()
 	var b [8]byte
