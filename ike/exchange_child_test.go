@@ -238,3 +238,54 @@ func TestPeerDeletesChild(t *testing.T) {
 		t.Fatal("CREATE_CHILD_SA not refused cleanly")
 	}
 }
+
+// TestChildPFSGroupsIgnoredInIKEAuth: ESP proposals configured with a PFS
+// group (as strongSwan's esp_proposals = aes256gcm16-ecp256 sends them) still
+// match in IKE_AUTH, where the first Child SA has no key exchange of its
+// own (RFC 7296 §1.2); A sends no KE transform there.
+func TestChildPFSGroupsIgnoredInIKEAuth(t *testing.T) {
+	esp := tr(wire.TransformESN, 0, 0)
+	ca := pskConn("gw", addrA, addrB, "k")
+	ca.Children[0].Proposals = [][]wire.Transform{{gcm256, ecp256, esp}}
+	cb := mirror(ca)
+	cb.Children[0].Proposals = [][]wire.Transform{{gcm256, esp}}
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	spi, req := p.initiate("gw")
+	resp := p.exchange(p.b, req)
+	auth := p.exchange(p.a, resp)
+	bsa := p.b.ep.SA(mustSPIr(t, resp))
+	sa, _ := wire.Find(innerOf(t, bsa, auth), wire.PayloadSA).(*wire.SA)
+	for _, tt := range sa.Proposals[0].Transforms {
+		if tt.Type.IsKE() {
+			t.Fatal("KE transform sent in IKE_AUTH")
+		}
+	}
+	bout := p.deliver(p.b, auth)
+	aout := p.deliver(p.a, bout.Datagrams[0])
+	if len(ops(aout, OpInstall)) != 1 || p.a.ep.SA(spi) == nil {
+		t.Fatalf("Child SA not up: %+v", aout.Events)
+	}
+	// And the other way round: only the responder's config has the group.
+	ca2 := pskConn("gw", addrA, addrB, "k")
+	ca2.Children[0].Proposals = [][]wire.Transform{{gcm256, esp}}
+	cb2 := mirror(ca2)
+	cb2.Children[0].Proposals = [][]wire.Transform{{gcm256, ecp256, esp}}
+	p2 := newPair(t, []*Connection{ca2}, []*Connection{cb2})
+	_, aout2, _ := p2.establish("gw")
+	if len(ops(aout2, OpInstall)) != 1 {
+		t.Fatalf("Child SA not up: %+v", aout2.Events)
+	}
+}
+
+// TestPeerWithoutKE: received ESP proposals lose their KE transforms.
+func TestPeerWithoutKE(t *testing.T) {
+	in := []wire.Proposal{{Number: 1, Protocol: wire.ProtoESP, Transforms: []wire.ProposalTransform{{Transform: gcm256}, {Transform: ecp256}, {Transform: x25519}}}}
+	out := peerWithoutKE(in)
+	if len(out[0].Transforms) != 1 || len(in[0].Transforms) != 3 {
+		t.Fatalf("got %v, input changed: %v", out, in)
+	}
+	sel, ok := selectProposal([][]wire.Transform{{gcm256}}, out, wire.ProtoESP, PreferLocal, espAcceptable)
+	if !ok || len(sel.transforms) != 1 {
+		t.Fatal("no match after stripping KE")
+	}
+}

@@ -222,3 +222,34 @@ func chosenSA(s selected, proto wire.ProtocolID, spi []byte) *wire.SA {
 	sa.Proposals[0].Number = s.num
 	return sa
 }
+
+// withoutKE drops key exchange transforms from configured proposals: the
+// first Child SA, created in IKE_AUTH, takes its keys from the IKE SA's
+// exchange (RFC 7296 §1.2), and peers such as strongSwan still list their
+// PFS groups there. Proposals that become duplicates stay; harmless.
+func withoutKE(props [][]wire.Transform) [][]wire.Transform {
+	out := make([][]wire.Transform, len(props))
+	for i, p := range props {
+		for _, t := range p {
+			if !t.Type.IsKE() {
+				out[i] = append(out[i], t)
+			}
+		}
+	}
+	return out
+}
+
+// peerWithoutKE is withoutKE for received proposals.
+func peerWithoutKE(ps []wire.Proposal) []wire.Proposal {
+	out := make([]wire.Proposal, len(ps))
+	for i, p := range ps {
+		out[i] = p
+		out[i].Transforms = nil
+		for _, t := range p.Transforms {
+			if !t.Type.IsKE() {
+				out[i].Transforms = append(out[i].Transforms, t)
+			}
+		}
+	}
+	return out
+}

@@ -8,7 +8,8 @@ import (
 
 // childCreate negotiates the first Child SA inside IKE_AUTH (RFC 7296 §1.2):
 // an ESP proposal with our SPI, TSi/TSr narrowed by the responder (§2.9),
-// USE_TRANSPORT_MODE (§1.3.1), ESN as a transform. A failure here (no
+// USE_TRANSPORT_MODE (§1.3.1), ESN as a transform. KE transforms are left
+// out on both sides: this Child SA is keyed from the IKE SA's exchange. A failure here (no
 // proposal, TS_UNACCEPTABLE) is answered with its notification and leaves
 // the IKE SA up.
 type childCreate struct {
@@ -55,7 +56,7 @@ func (c *childCreate) build(sa *SA, m *msgOut) (status, error) {
 		// by not answering it.
 		m.notify(wire.IPCOMP_SUPPORTED, []byte{0x40, 0x00, 2})
 	}
-	m.add(toWireSA(c.cfg.espProposals(), wire.ProtoESP, spiBytes(spi)),
+	m.add(toWireSA(withoutKE(c.cfg.espProposals()), wire.ProtoESP, spiBytes(spi)),
 		toWireTS(c.localTS, false), toWireTS(c.remoteTS, true))
 	return needMore, nil
 }
@@ -87,7 +88,7 @@ func (c *childCreate) process(sa *SA, m *msgIn) (status, error) {
 		sa.childFailed(c.cfg.Name, "no Child SA in IKE_AUTH response")
 		return done, nil
 	}
-	chosen, ok := checkChosen(c.cfg.espProposals(), sap, wire.ProtoESP)
+	chosen, ok := checkChosen(withoutKE(c.cfg.espProposals()), sap, wire.ProtoESP)
 	if !ok || len(sap.Proposals[0].SPI) != 4 {
 		sa.childFailed(c.cfg.Name, "responder chose an ESP proposal we did not offer")
 		return done, nil
@@ -142,7 +143,7 @@ func (c *childCreate) processRequest(sa *SA, m *msgIn) {
 			c.failure, c.reason = wire.TS_UNACCEPTABLE, "traffic selectors of child "+cfg.Name+" do not overlap"
 			continue
 		}
-		sel, ok := selectProposal(cfg.espProposals(), sap.Proposals, wire.ProtoESP, sa.conn.Policy, espAcceptable)
+		sel, ok := selectProposal(withoutKE(cfg.espProposals()), peerWithoutKE(sap.Proposals), wire.ProtoESP, sa.conn.Policy, espAcceptable)
 		if !ok || len(sel.spi) != 4 {
 			c.failure, c.reason = wire.NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal for child "+cfg.Name
 			continue
