@@ -33,6 +33,9 @@ func (e *SetupError) Error() string {
 
 // initiateLocked starts a connection in the newest generation (on the loop).
 func (n *Node) initiateLocked(now time.Time, name string) (uint64, error) {
+	if n.closing {
+		return 0, errClosed
+	}
 	spi, err := n.current().ep.Initiate(now, name, &n.out)
 	n.flush(now)
 	if err != nil {
@@ -262,6 +265,7 @@ func (n *Node) Reload(cfg *config.Config) (ReloadResult, error) {
 		n.terminateLocked(now, func(c *ike.Connection) bool { return changed[c.Name] })
 		n.gens = append(n.gens, g)
 		n.cfg = cfg
+		n.applyTraps()
 		for _, cc := range cfg.Connections {
 			name := cc.Name
 			restart := slicesContains(res.Changed, name) && (had[name] || startsAtBoot(cc))

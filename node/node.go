@@ -62,7 +62,12 @@ type Node struct {
 	children  map[uint32]*installed // by inbound SPI
 	proposals map[spiPair][]string  // IKE_SA_INIT choice: encr, integ, prf, ke
 	nextReqID uint32
+	reqIDs    map[string]uint32 // "conn/child" -> ReqID
+	reqConn   map[uint32]string // ReqID -> connection
+	policies  map[polKey]*policyRef
+	traps     map[string][]polKey // "conn/child" -> trap policies held
 	nextIndex int
+	closing   bool
 	// retiredEP holds the counters of generations pruned after a reload,
 	// so that Stats never goes backwards.
 	retiredEP ike.Stats
@@ -102,7 +107,7 @@ type installed struct {
 	name          string
 	reqID         uint32
 	inSPI, outSPI uint32
-	policies      []dataplane.Policy
+	policies      []polKey
 	at            time.Time
 }
 
@@ -125,7 +130,8 @@ func New(opts Options) (*Node, error) {
 		keyLog:  opts.KeyLog,
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
-		sas: map[spiPair]*saInfo{}, children: map[uint32]*installed{}, proposals: map[spiPair][]string{},
+		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
+		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, children: map[uint32]*installed{}, proposals: map[spiPair][]string{},
 		hub: hub{subs: map[*subscriber]struct{}{}},
 	}
 	n.stats.failures = map[string]uint64{}
@@ -161,7 +167,7 @@ func New(opts Options) (*Node, error) {
 			n.dpLog.Info("node: no raw ESP sockets (need CAP_NET_RAW): only ESP in UDP carries traffic", "err", err)
 		}
 	}
-	n.dp = dataplane.NewUserspace(espBind, dataplane.Options{Logger: n.dpLog})
+	n.dp = dataplane.NewUserspace(espBind, dataplane.Options{Logger: n.dpLog, OnEvent: n.onDataPlaneEvent})
 	g, err := n.newGen(opts.Config, time.Now())
 	if err != nil {
 		n.dp.Close()
@@ -175,6 +181,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n.wg.Add(1)
 	go n.loop()
+	n.do(func(time.Time) { n.applyTraps() })
 	if !opts.NoAutoStart {
 		n.do(func(now time.Time) {
 			for _, c := range opts.Config.Connections {
@@ -340,6 +347,13 @@ func (n *Node) close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_ = n.do(func(now time.Time) {
+		// No new SAs from here on: not from Initiate, not from a trap
+		// that the peers' last packets would spring.
+		n.closing = true
+		for _, keys := range n.traps {
+			n.releasePolicies(keys)
+		}
+		clear(n.traps)
 		for _, g := range n.gens {
 			var spis []uint64
 			g.ep.Range(func(sa *ike.SA) bool {

@@ -208,3 +208,42 @@ func TestUpReportsAuthFailure(t *testing.T) {
 		t.Errorf("b stats %+v", st)
 	}
 }
+
+// start_action: trap: a's policies are in place before any SA; the first
+// packet towards b's network raises an Acquire, a initiates, and the TCP
+// connection (its SYN retransmitted) completes through the new SA.
+func TestTrapInitiatesOnTraffic(t *testing.T) {
+	a, b, pa, pb := startPair(t, LoopbackOptions{StartAction: "trap"})
+	nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsB, err := b.AttachNetstack([]netip.Addr{netip.MustParseAddr(pb.Addr)}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := nsB.ListenTCP(&net.TCPAddr{IP: net.ParseIP(pb.Addr), Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "trapped") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if s, _ := a.Sessions(); len(s) != 0 {
+		t.Fatalf("a has %d sessions before traffic", len(s))
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: nsA.DialContext}, Timeout: 10 * time.Second}
+	resp, err := client.Get("http://" + pb.Addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "trapped" {
+		t.Fatalf("body %q", body)
+	}
+	s, _ := a.Sessions()
+	if len(s) != 1 || s[0].Role != "initiator" || s[0].Children[0].PacketsTx == 0 {
+		t.Fatalf("sessions after traffic: %+v", s)
+	}
+}

@@ -41,8 +41,7 @@ func toSelectors(ts []ike.TrafficSelector) []dataplane.Selector {
 // install adds the inbound SA, then the outbound one, then one Protect
 // policy per pair of local and remote selectors (RFC 4301 §4.4.1).
 func (n *Node) install(now time.Time, op *ike.ChildOp) error {
-	n.nextReqID++
-	reqID := n.nextReqID
+	reqID := n.reqIDFor(n.connOf(op), op.Name)
 	mode := esp.Tunnel
 	if op.Mode == ike.ModeTransport {
 		mode = esp.Transport
@@ -62,15 +61,7 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 	}
 	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
 	n.children[op.InSPI] = c
-	for _, l := range lts {
-		for _, r := range rts {
-			p := dataplane.Policy{Local: l, Remote: r, ReqID: reqID, Action: dataplane.Protect}
-			if err := n.dp.AddPolicy(p); err != nil {
-				return fmt.Errorf("node: policy %v === %v: %w", l, r, err)
-			}
-			c.policies = append(c.policies, p)
-		}
-	}
+	c.policies = n.holdPolicies(reqID, lts, rts)
 	return nil
 }
 
@@ -88,12 +79,8 @@ func (n *Node) remove(inSPI uint32) error {
 	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil {
 		n.stats.retire(co, false)
 	}
+	n.releasePolicies(c.policies)
 	var first error
-	for _, p := range c.policies {
-		if err := n.dp.DeletePolicy(p); err != nil && first == nil {
-			first = err
-		}
-	}
 	if err := n.dp.DeleteSA(dataplane.Out, c.outSPI); err != nil && first == nil {
 		first = err
 	}
@@ -105,3 +92,15 @@ func (n *Node) remove(inSPI uint32) error {
 
 func hex32(v uint32) string { return fmt.Sprintf("%08x", v) }
 func hex64(v uint64) string { return fmt.Sprintf("%016x", v) }
+
+// connOf names the connection of an operation's IKE SA.
+func (n *Node) connOf(op *ike.ChildOp) string {
+	for _, g := range n.gens {
+		for _, spi := range []uint64{op.SPIi, op.SPIr} {
+			if sa := g.ep.SA(spi); sa != nil && sa.Conn() != nil {
+				return sa.Conn().Name
+			}
+		}
+	}
+	return "?"
+}

@@ -1,0 +1,153 @@
+package node
+
+import (
+	"time"
+
+	"github.com/petrel-vpn/petrel/dataplane"
+	"github.com/petrel-vpn/petrel/ike"
+)
+
+// Policies and trap.
+//
+// Every child of a connection has a ReqID that stays the same for all its
+// Child SAs (re-established, rekeyed), so its policies can outlive one SA:
+// make-before-break works (the data plane sends with the newest outbound SA
+// of the ReqID) and a changed connection's new SA is not left without
+// policies when its predecessor's delete comes back later. A policy is
+// shared by reference count between the SAs and the trap that use it.
+//
+// A child with start_action: trap has its policies installed from the
+// start; the first packet that matches one makes the data plane raise an
+// Acquire, and the node initiates the connection (RFC 4301 §4.4.1 "on
+// demand"; strongSwan's trap policies).
+
+// polKey identifies a policy by its selectors, as the data plane does.
+type polKey struct{ local, remote dataplane.Selector }
+
+type policyRef struct {
+	p    dataplane.Policy
+	refs int
+}
+
+// reqIDFor returns the stable ReqID of a connection's child.
+func (n *Node) reqIDFor(conn, child string) uint32 {
+	k := conn + "/" + child
+	if id, ok := n.reqIDs[k]; ok {
+		return id
+	}
+	n.nextReqID++
+	n.reqIDs[k] = n.nextReqID
+	n.reqConn[n.nextReqID] = conn
+	return n.nextReqID
+}
+
+// holdPolicies takes a reference on a Protect policy for every pair of
+// local and remote selectors, installing those not yet there. A pair
+// another child already holds is skipped and logged.
+func (n *Node) holdPolicies(reqID uint32, lts, rts []dataplane.Selector) []polKey {
+	var keys []polKey
+	for _, l := range lts {
+		for _, r := range rts {
+			k := polKey{l, r}
+			if ref := n.policies[k]; ref != nil {
+				if ref.p.ReqID != reqID {
+					n.dpLog.Warn("node: policy held by another child", "local", l, "remote", r)
+					continue
+				}
+				ref.refs++
+				keys = append(keys, k)
+				continue
+			}
+			p := dataplane.Policy{Local: l, Remote: r, ReqID: reqID, Action: dataplane.Protect}
+			if err := n.dp.AddPolicy(p); err != nil {
+				n.dpLog.Error("node: policy", "local", l, "remote", r, "err", err)
+				continue
+			}
+			n.policies[k] = &policyRef{p: p, refs: 1}
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// releasePolicies drops references, deleting policies no one holds.
+func (n *Node) releasePolicies(keys []polKey) {
+	for _, k := range keys {
+		ref := n.policies[k]
+		if ref == nil {
+			continue
+		}
+		if ref.refs--; ref.refs > 0 {
+			continue
+		}
+		delete(n.policies, k)
+		if err := n.dp.DeletePolicy(ref.p); err != nil {
+			n.dpLog.Error("node: delete policy", "err", err)
+		}
+	}
+}
+
+// applyTraps installs the policies of children whose start_action is trap
+// in the current configuration and releases those no longer trapped.
+func (n *Node) applyTraps() {
+	want := map[string]bool{}
+	g := n.current()
+	for name, cc := range g.cfg {
+		c := g.conns[name]
+		for i, ch := range cc.Children {
+			if ch.StartAction != "trap" || i >= len(c.Children) {
+				continue
+			}
+			k := name + "/" + ch.Name
+			want[k] = true
+			if _, held := n.traps[k]; held {
+				continue
+			}
+			cfg := c.Children[i]
+			n.traps[k] = n.holdPolicies(n.reqIDFor(name, ch.Name), toSelectors(cfg.LocalTS), toSelectors(cfg.RemoteTS))
+			n.dpLog.Info("node: trap installed", "conn", name, "child", ch.Name)
+		}
+	}
+	for k, keys := range n.traps {
+		if !want[k] {
+			n.releasePolicies(keys)
+			delete(n.traps, k)
+		}
+	}
+}
+
+// onDataPlaneEvent is the data plane's OnEvent: it must not block, so it
+// hands Acquires to the loop.
+func (n *Node) onDataPlaneEvent(e dataplane.Event) {
+	if e.Kind != dataplane.Acquire {
+		n.dpLog.Info("node: data plane event", "kind", e.Kind.String(), "spi", hex32(e.SPI))
+		return
+	}
+	select {
+	case n.in <- input{call: func(now time.Time) { n.onAcquire(now, e.ReqID) }}:
+	case <-n.quit:
+	default:
+	}
+}
+
+// onAcquire initiates a trapped connection that has no IKE SA yet.
+func (n *Node) onAcquire(now time.Time, reqID uint32) {
+	name, ok := n.reqConn[reqID]
+	if !ok {
+		return
+	}
+	busy := false
+	for _, g := range n.gens {
+		g.ep.Range(func(sa *ike.SA) bool {
+			if c := sa.Conn(); c != nil && c.Name == name {
+				busy = true
+			}
+			return !busy
+		})
+	}
+	if busy {
+		return
+	}
+	n.ikeLog.Info("node: acquire: initiating trapped connection", "conn", name)
+	_, _ = n.initiateLocked(now, name)
+}
