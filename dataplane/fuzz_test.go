@@ -19,17 +19,17 @@ func FuzzInboundInner(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0x60}, 48), false)
 	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8}, true)
 	f.Add([]byte{0x46, 0, 0, 24, 0, 0, 0x20, 1, 64, 6}, false)
-	mk := func(mode esp.Mode) (*esp.Outbound, *inSA) {
+	mk := func(mode esp.Mode, encap bool) (*esp.Outbound, *inSA) {
 		c := esp.Config{SPI: 0x5151, Encr: wire.EncrAES_GCM_16, EncrKey: make([]byte, 20), Mode: mode}
 		out, _ := esp.NewOutbound(c)
 		in, _ := esp.NewInbound(c)
-		sa := SA{Mode: mode, Local: netip.MustParseAddrPort("192.0.2.2:4500"), Remote: netip.MustParseAddrPort("192.0.2.1:4500"),
+		sa := SA{Mode: mode, Encap: encap, Local: netip.MustParseAddrPort("192.0.2.2:4500"), Remote: netip.MustParseAddrPort("192.0.2.1:4500"),
 			LocalTS:  []Selector{MustSelector("10.2.0.0/16"), MustSelector("192.0.2.2/32"), MustSelector("fd00:2::/64")},
 			RemoteTS: []Selector{MustSelector("10.1.0.0/16"), MustSelector("192.0.2.1/32"), MustSelector("fd00:1::/64")}}
 		return out, &inSA{in, sa, new(atomic.Int64)}
 	}
-	tout, tin := mk(esp.Tunnel)
-	rout, rin := mk(esp.Transport)
+	tout, tin := mk(esp.Tunnel, true)
+	rout, rin := mk(esp.Transport, true) // UDP encap: checksums are rebuilt
 	b := newBatch()
 	f.Fuzz(func(t *testing.T, inner []byte, transport bool) {
 		if len(inner) > 1500 {
@@ -70,8 +70,17 @@ func FuzzInboundInner(f *testing.F) {
 		if !transport && !bytes.Equal(got, inner) {
 			t.Fatalf("tunnel mode changed the packet")
 		}
-		if transport && !bytes.Equal(got[len(got)-len(inner):], inner) {
-			t.Fatalf("transport mode changed the payload")
+		if transport {
+			l4 := got[20:]
+			if len(l4) != len(inner) {
+				t.Fatalf("transport payload %d octets, want %d", len(l4), len(inner))
+			}
+			if len(inner) >= 8 && !l4Valid(got, 20, false) {
+				t.Fatalf("UDP checksum not rebuilt")
+			}
+			if len(inner) >= 8 && (!bytes.Equal(l4[:6], inner[:6]) || !bytes.Equal(l4[8:], inner[8:])) {
+				t.Fatalf("transport mode changed more than the checksum")
+			}
 		}
 	})
 }

@@ -74,10 +74,16 @@ func openBatch(b *batch) {
 		start := headroom + sa.HeaderLen()
 		end := start + len(payload)
 		if sa.sa.Mode == esp.Transport {
-			start -= buildIPHeader(b.bufs[i][:start], &sa.sa, nh, len(payload))
-			if start < 0 {
+			hl := buildIPHeader(b.bufs[i][:start], &sa.sa, nh, len(payload))
+			if hl < 0 {
 				sa.CountPolicyDrop()
 				continue
+			}
+			start -= hl
+			if sa.sa.Encap {
+				// RFC 3948 §3.1.2: behind a NAT the sender's checksum
+				// covers addresses we do not see; recompute it.
+				fixL4Checksum(b.bufs[i][start:end], hl)
 			}
 		} else if len(payload) == 0 || (payload[0]>>4 == 4) != (nh == protoIPIP) {
 			sa.CountPolicyDrop() // inner version does not match Next Header
@@ -124,6 +130,54 @@ func buildIPHeader(hdr []byte, sa *SA, proto byte, n int) int {
 	copy(h[8:24], s16[:])
 	copy(h[24:40], d16[:])
 	return 40
+}
+
+// fixL4Checksum recomputes the TCP or UDP checksum of an IP packet whose
+// header (hl octets) was rebuilt, over the RFC 793/768/8200 §8.1
+// pseudo-header. Other protocols are left alone.
+func fixL4Checksum(pkt []byte, hl int) {
+	proto, v6 := pkt[9], false
+	if pkt[0]>>4 == 6 {
+		proto, v6 = pkt[6], true
+	}
+	l4 := pkt[hl:]
+	var off int
+	switch {
+	case proto == protoTCP && len(l4) >= 20:
+		off = 16
+	case proto == protoUDP && len(l4) >= 8:
+		off = 6
+	default:
+		return
+	}
+	l4[off], l4[off+1] = 0, 0
+	var sum uint32
+	if v6 {
+		sum = sumBytes(pkt[8:40], 0)
+	} else {
+		sum = sumBytes(pkt[12:20], 0)
+	}
+	sum += uint32(proto) + uint32(len(l4))
+	sum = sumBytes(l4, sum)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	c := ^uint16(sum)
+	if c == 0 && proto == protoUDP {
+		c = 0xffff // RFC 768: zero means "no checksum"
+	}
+	binary.BigEndian.PutUint16(l4[off:], c)
+}
+
+func sumBytes(b []byte, sum uint32) uint32 {
+	for len(b) >= 2 {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	return sum
 }
 
 func ipChecksum(h []byte) uint16 {
