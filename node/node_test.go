@@ -247,3 +247,79 @@ func TestTrapInitiatesOnTraffic(t *testing.T) {
 		t.Fatalf("sessions after traffic: %+v", s)
 	}
 }
+
+// Reload with a changed ESP proposal list: the old SA is deleted, a new one
+// takes over under the same selectors, and traffic flows through it (the
+// policies are shared by the child's SAs, whichever order the old SA's
+// delete and the new SA's install come in).
+func TestReloadChangedKeepsTraffic(t *testing.T) {
+	a, b, pa, pb := startPair(t, LoopbackOptions{StartAction: "start"})
+	nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsB, err := b.AttachNetstack([]netip.Addr{netip.MustParseAddr(pb.Addr)}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := nsB.ListenTCP(&net.TCPAddr{IP: net.ParseIP(pb.Addr), Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	get := func() {
+		t.Helper()
+		// A fresh connection each time, so it uses the current SA.
+		client := &http.Client{Transport: &http.Transport{DialContext: nsA.DialContext, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		resp, err := client.Get("http://" + pb.Addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitSessions := func(check func([]Session) bool) []Session {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			s, _ := a.Sessions()
+			if check(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sessions: %+v", s)
+			}
+		}
+	}
+	established := func(encr string) func([]Session) bool {
+		return func(s []Session) bool {
+			return len(s) == 1 && s[0].State == "established" && len(s[0].Children) == 1 && s[0].Children[0].Encr == encr
+		}
+	}
+	before := waitSessions(established("AES_GCM_16-256"))
+	get()
+
+	text, _ := os.ReadFile(pa.File)
+	changed := strings.Replace(string(text), "esp_proposals: aes256gcm16", "esp_proposals: aes128gcm16, aes256gcm16", 1)
+	if err := os.WriteFile(pa.File, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(pa.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Reload(cfg)
+	if err != nil || len(res.Changed) != 1 || res.Changed[0] != "b" {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	// b accepts only AES-GCM-256, so the new SA still uses it; what
+	// changes is the SA itself.
+	after := waitSessions(func(s []Session) bool {
+		return established("AES_GCM_16-256")(s) && s[0].SPIi != before[0].SPIi
+	})
+	get()
+	s, _ := a.Sessions()
+	if s[0].Children[0].PacketsRx == 0 || s[0].SPIi != after[0].SPIi {
+		t.Errorf("no traffic on the new SA: %+v", s[0].Children[0])
+	}
+}
