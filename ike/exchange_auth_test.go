@@ -195,3 +195,39 @@ func TestConnectionSelection(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionSelectionByAddress: two connections on one responder that
+// differ only in the peer address (ASA tunnel-groups keyed by peer IP); each
+// peer gets its own, including its own IKE proposals in IKE_SA_INIT.
+func TestConnectionSelectionByAddress(t *testing.T) {
+	peer1 := netip.MustParseAddrPort("203.0.113.1:500")
+	peer2 := netip.MustParseAddrPort("203.0.113.2:500")
+	c1 := pskConn("peer1", addrB, peer1, "one")
+	c1.Proposals = [][]wire.Transform{{gcm256, prf256, x25519}}
+	c2 := pskConn("peer2", addrB, peer2, "two")
+	c2.Proposals = [][]wire.Transform{{gcm128, prf256, x25519}}
+	any := pskConn("any", addrB, netip.AddrPort{}, "three")
+	for _, tc := range []struct {
+		from netip.AddrPort
+		psk  string
+		want string
+		enc  wire.Transform
+	}{
+		{peer1, "one", "peer1", gcm256},
+		{peer2, "two", "peer2", gcm128},
+		{netip.MustParseAddrPort("203.0.113.3:500"), "three", "any", gcm256},
+	} {
+		ca := pskConn("gw", tc.from, addrB, tc.psk)
+		ca.Proposals = [][]wire.Transform{{gcm256, gcm128, prf256, x25519, ecp256}}
+		p := newPair(t, []*Connection{ca}, []*Connection{any, c2, c1})
+		_, req := p.initiate("gw")
+		resp := p.exchange(p.b, req)
+		if got := chosenIKE(t, resp)[0]; got != tc.enc {
+			t.Errorf("%v: IKE_SA_INIT used %v, want %v", tc.from, got, tc.enc)
+		}
+		bout := p.deliver(p.b, p.exchange(p.a, resp))
+		if up := events(bout, EventIKEUp); len(up) != 1 || up[0].Conn != tc.want {
+			t.Errorf("%v: got %+v, want %s", tc.from, bout.Events, tc.want)
+		}
+	}
+}
