@@ -32,7 +32,9 @@ type Config struct {
 	// the socket's reader goroutine; b is reused after it returns).
 	ESP func(src, dst netip.AddrPort, b []byte)
 	// Output receives each shard's data-plane operations and events, on
-	// the shard's goroutine, in order.
+	// the shard's goroutine, in order. The slices are reused once it
+	// returns; the keys in install operations are the receiver's to keep
+	// and zero.
 	Output func(ops []ike.ChildOp, events []ike.Event)
 	// Wrap, if set, wraps every socket (tests inject loss here).
 	Wrap func(PacketConn) PacketConn
