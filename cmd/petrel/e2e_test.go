@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +101,18 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 	setNetstack(pa.File)
 	setNetstack(pb.File)
+	// a serves metrics on a free loopback port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	l.Close()
+	text, _ := os.ReadFile(pa.File)
+	text = bytes.Replace(text, []byte("daemon:\n"), []byte("daemon:\n  metrics_listen: "+metricsAddr+"\n"), 1)
+	if err := os.WriteFile(pa.File, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	start := func(cfg string, socket string) *daemonProc {
 		d := &daemonProc{socket: socket, stderr: &syncBuffer{}, done: make(chan error, 1)}
@@ -183,6 +198,19 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Metrics: four IKE SAs, four Child SAs set up.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`petrel_ike_sas{state="established"} 4`, `petrel_child_sas 4`, `petrel_setups_total{kind="child"} 4`} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
 	// Detail fields against the real SA: b's view of the same IKE SA.
 	sa, sb := sessions(a), sessions(b)
 	ab, ba := sa["b"], sb["a"]
@@ -226,7 +254,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 
 	// Reload: gone removed, change changed, added added, b and keep untouched.
 	before := sa
-	text, _ := os.ReadFile(pa.File)
+	text, _ = os.ReadFile(pa.File)
 	portA := pa.Config.Daemon.NATTPort
 	portB := pb.Config.Daemon.NATTPort
 	fill := func(s string) string {
