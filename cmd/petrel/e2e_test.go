@@ -265,6 +265,16 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err := os.WriteFile(pa.File, []byte(newText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A broken file is refused with its position, and nothing changes.
+	if err := os.WriteFile(pa.File, []byte(newText+"  oops: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli(a, "reload"); err == nil || !strings.Contains(out, "a.yaml:") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("reload of a broken file: %v %q", err, out)
+	}
+	if err := os.WriteFile(pa.File, []byte(newText), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out := must(a, "reload")
 	t.Logf("petrel reload: %s", out)
 	if want := "added: added; removed: gone; changed: change; unchanged: b,keep"; !strings.Contains(out, want) {
