@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,18 +44,23 @@ func TestSiteToSiteNamespaces(t *testing.T) {
 		}
 		return out
 	}
-	for _, ns := range []string{"pd-a", "pd-b"} {
+	// The README's names plus this process's id, so that two runs at once
+	// do not collide.
+	id := os.Getpid() % 100000
+	nsA, nsB := fmt.Sprintf("pd-a%d", id), fmt.Sprintf("pd-b%d", id)
+	vA, vB := fmt.Sprintf("pd-va%d", id), fmt.Sprintf("pd-vb%d", id)
+	for _, ns := range []string{nsA, nsB} {
 		run("ip", "netns", "del", ns)
 		must("ip", "netns", "add", ns)
 		t.Cleanup(func() { run("ip", "netns", "del", ns) })
 	}
-	must("ip", "link", "add", "pd-va", "type", "veth", "peer", "name", "pd-vb")
+	must("ip", "link", "add", vA, "type", "veth", "peer", "name", vB)
 	for _, s := range [][]string{
-		{"link", "set", "pd-va", "netns", "pd-a"}, {"link", "set", "pd-vb", "netns", "pd-b"},
-		{"-n", "pd-a", "addr", "add", "192.0.2.1/24", "dev", "pd-va"}, {"-n", "pd-a", "link", "set", "pd-va", "up"},
-		{"-n", "pd-b", "addr", "add", "192.0.2.2/24", "dev", "pd-vb"}, {"-n", "pd-b", "link", "set", "pd-vb", "up"},
-		{"-n", "pd-a", "link", "set", "lo", "up"}, {"-n", "pd-b", "link", "set", "lo", "up"},
-		{"-n", "pd-a", "addr", "add", "10.1.0.1/32", "dev", "lo"}, {"-n", "pd-b", "addr", "add", "10.2.0.1/32", "dev", "lo"},
+		{"link", "set", vA, "netns", nsA}, {"link", "set", vB, "netns", nsB},
+		{"-n", nsA, "addr", "add", "192.0.2.1/24", "dev", vA}, {"-n", nsA, "link", "set", vA, "up"},
+		{"-n", nsB, "addr", "add", "192.0.2.2/24", "dev", vB}, {"-n", nsB, "link", "set", vB, "up"},
+		{"-n", nsA, "link", "set", "lo", "up"}, {"-n", nsB, "link", "set", "lo", "up"},
+		{"-n", nsA, "addr", "add", "10.1.0.1/32", "dev", "lo"}, {"-n", nsB, "addr", "add", "10.2.0.1/32", "dev", "lo"},
 	} {
 		must(append([]string{"ip"}, s...)...)
 	}
@@ -75,7 +81,7 @@ func TestSiteToSiteNamespaces(t *testing.T) {
 		})
 		return cmd, &log
 	}
-	b, _ := start("pd-b", "site-b.yaml", sockB)
+	b, _ := start(nsB, "site-b.yaml", sockB)
 	waitFor := func(what string, f func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); !f(); time.Sleep(50 * time.Millisecond) {
@@ -85,12 +91,12 @@ func TestSiteToSiteNamespaces(t *testing.T) {
 		}
 	}
 	waitFor("b's socket", func() bool { _, err := run(bin, "connections", "--socket", sockB); return err == nil })
-	a, _ := start("pd-a", "site-a.yaml", sockA) // start_action: start
+	a, _ := start(nsA, "site-a.yaml", sockA) // start_action: start
 	waitFor("the tunnel", func() bool {
 		out, _ := run(bin, "sessions", "--socket", sockA)
 		return strings.Contains(out, "established")
 	})
-	out := must("ip", "netns", "exec", "pd-a", "ping", "-c", "3", "-W", "2", "-I", "10.1.0.1", "10.2.0.1")
+	out := must("ip", "netns", "exec", nsA, "ping", "-c", "3", "-W", "2", "-I", "10.1.0.1", "10.2.0.1")
 	if !strings.Contains(out, "3 received") {
 		t.Fatalf("ping:\n%s", out)
 	}
