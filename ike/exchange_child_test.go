@@ -129,7 +129,7 @@ func TestChildIPCompDeclined(t *testing.T) {
 	auth := p.exchange(p.a, resp)
 	asa := p.a.ep.SA(spi)
 	bsa := p.b.ep.SA(mustSPIr(t, resp))
-	if in := innerOfResponder(t, bsa, auth); !hasNotify(in, wire.IPCOMP_SUPPORTED) {
+	if in := innerOf(t, bsa, auth); !hasNotify(in, wire.IPCOMP_SUPPORTED) {
 		t.Fatal("A did not offer IPComp")
 	}
 	bout := p.deliver(p.b, auth)
@@ -141,9 +141,6 @@ func TestChildIPCompDeclined(t *testing.T) {
 		t.Fatal("Child SA not installed")
 	}
 }
-
-// innerOfResponder decrypts a request with the responder's SA.
-func innerOfResponder(t *testing.T, sa *SA, d Datagram) []wire.Payload { return innerOf(t, sa, d) }
 
 // TestTerminate: A deletes the IKE SA; both sides remove it and its Child
 // SA (RFC 7296 §1.4.1).

@@ -3,7 +3,6 @@ package ike
 import (
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -157,7 +156,6 @@ func TestCookieThresholdAndPerIP(t *testing.T) {
 	if st := b.Stats(); st.DroppedHalfOpen != 1 {
 		t.Errorf("DroppedHalfOpen = %d", st.DroppedHalfOpen)
 	}
-	_ = time.Second
 }
 
 // TestCookieThenInvalidKE: both defences in a row (RFC 7296 §2.6). The

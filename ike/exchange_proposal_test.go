@@ -178,7 +178,6 @@ func TestInvalidKEHostile(t *testing.T) {
 	ca.Proposals = [][]wire.Transform{{gcm256, prf256, x25519}}
 	p := newPair(t, []*Connection{ca}, nil)
 	spi, req := p.initiate("gw")
-	m, _ := outerPayloads(t, req)
 	forged := wire.Message{Header: wire.Header{SPIi: spi, Exchange: wire.IKE_SA_INIT, Flags: wire.FlagResponse}}
 	forged.Payloads = []wire.Payload{&wire.Notify{NotifyType: wire.INVALID_KE_PAYLOAD, Data: []byte{0, 14}}}
 	b, err := forged.Encode(nil)
@@ -189,5 +188,4 @@ func TestInvalidKEHostile(t *testing.T) {
 	if len(out.Datagrams) != 0 || p.a.ep.SA(spi) != nil || len(events(out, EventIKEDown)) != 1 {
 		t.Fatalf("initiator did not give up: %d datagrams, events %+v", len(out.Datagrams), out.Events)
 	}
-	_ = m
 }

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"bytes"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -169,5 +168,3 @@ func innerOf(t *testing.T, sa *SA, d Datagram) []wire.Payload {
 	}
 	return m.Inner
 }
-
-var _ = bytes.Equal
