@@ -89,6 +89,12 @@ func TestHandshakePSK(t *testing.T) {
 	if sa.ni != nil || sa.initReq != nil || sa.skpi != nil {
 		t.Error("initiator kept IKE_AUTH-only material")
 	}
+	if encr, prf, integ, ke := sa.Algorithms(); encr != gcm256 || prf != prf256 || integ != (wire.Transform{}) || ke != wire.KECurve25519 {
+		t.Errorf("algorithms %v %v %v %v", encr, prf, integ, ke)
+	}
+	if !sa.Initiator() || sa.LocalSPI() != spi {
+		t.Error("role or local SPI")
+	}
 	if !sa.PeerSignatureHash(wire.HashSHA2_256) || sa.PeerSignatureHash(wire.HashSHA1) || !sa.peerFrag {
 		t.Error("SIGNATURE_HASH_ALGORITHMS / fragmentation support not recorded")
 	}

@@ -88,6 +88,27 @@ type ChildSA struct {
 // SPIs returns the IKE SA's initiator and responder SPIs.
 func (sa *SA) SPIs() (spiI, spiR uint64) { return sa.spiI, sa.spiR }
 
+// Initiator reports whether this side is the IKE SA's original initiator.
+func (sa *SA) Initiator() bool { return sa.initiator }
+
+// LocalSPI is the SPI this side chose: the key of the Endpoint's table.
+func (sa *SA) LocalSPI() uint64 { return sa.ourSPI() }
+
+// Algorithms returns the negotiated IKE SA transforms; integ is the zero
+// Transform for AEAD suites, and all are zero before IKE_SA_INIT completes.
+func (sa *SA) Algorithms() (encr, prf, integ wire.Transform, ke wire.KEID) {
+	if sa.suite.Encr != nil {
+		encr = sa.suite.Encr.Transform()
+	}
+	if sa.suite.PRF != nil {
+		prf = sa.suite.PRF.Transform()
+	}
+	if sa.suite.Integ != nil {
+		integ = sa.suite.Integ.Transform()
+	}
+	return encr, prf, integ, sa.keID
+}
+
 // Established reports whether the IKE SA is authenticated and usable.
 func (sa *SA) Established() bool { return sa.state == stateEstablished }
 
