@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -263,13 +264,18 @@ func (n *Node) Reload(cfg *config.Config) (ReloadResult, error) {
 			})
 		}
 		n.terminateLocked(now, func(c *ike.Connection) bool { return changed[c.Name] })
+		if d, o := cfg.Daemon, n.cfg.Daemon; d.IKEPort != o.IKEPort || d.NATTPort != o.NATTPort ||
+			!slices.Equal(d.Listen, o.Listen) || d.Dataplane != o.Dataplane || d.ControlSocket != o.ControlSocket ||
+			d.MetricsListen != o.MetricsListen || d.KeylogDir != o.KeylogDir {
+			n.log.Warn("node: reload: daemon settings (listen, ports, data plane, sockets, key log) changed; they apply after a restart")
+		}
 		n.gens = append(n.gens, g)
 		n.cfg = cfg
 		n.applyTraps()
 		for _, cc := range cfg.Connections {
 			name := cc.Name
-			restart := slicesContains(res.Changed, name) && (had[name] || startsAtBoot(cc))
-			if restart || slicesContains(res.Added, name) && startsAtBoot(cc) {
+			restart := slices.Contains(res.Changed, name) && (had[name] || startsAtBoot(cc))
+			if restart || slices.Contains(res.Added, name) && startsAtBoot(cc) {
 				_, _ = n.initiateLocked(now, name)
 			}
 		}
@@ -301,13 +307,4 @@ func sameConn(a, b *ike.Connection, ac, bc *config.Connection) bool {
 		}
 	}
 	return true
-}
-
-func slicesContains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -65,7 +65,14 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 	if !ev.PeerID.IsAny() {
 		e.PeerID = ev.PeerID.String()
 	}
-	n.ikeLog.Info("node: "+e.Kind, "conn", e.Conn, "child", e.Child, "spi_i", e.SPIi, "spi_r", e.SPIr, "reason", e.Reason)
+	attrs := []any{"conn", e.Conn, "spi_i", e.SPIi, "spi_r", e.SPIr}
+	if e.Child != "" {
+		attrs = append(attrs, "child", e.Child, "in_spi", e.InSPI, "out_spi", e.OutSPI)
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, "reason", e.Reason)
+	}
+	n.ikeLog.Info("node: "+e.Kind, attrs...)
 	n.hub.publish(e)
 }
 
