@@ -137,7 +137,7 @@ func (n *Node) terminateLocked(now time.Time, match func(*ike.Connection) bool) 
 		var spis []uint64
 		g.ep.Range(func(sa *ike.SA) bool {
 			if c := sa.Conn(); c != nil && match(c) {
-				spis = append(spis, ourSPI(g.ep, sa))
+				spis = append(spis, sa.LocalSPI())
 				i, _ := sa.SPIs()
 				out = append(out, i)
 			}

@@ -17,9 +17,8 @@
 // payload), changed ones re-established in the new generation.
 //
 // Sessions returns a snapshot of every IKE SA with what `petrel sessions
-// --detail` shows: algorithms (the IKE proposal is read from the cleartext
-// IKE_SA_INIT response, since the core does not export it), identities,
-// NAT-T, Child SA SPIs, selectors and data-plane counters.
+// --detail` shows: the negotiated algorithms, identities, NAT-T, Child SA
+// SPIs, selectors and data-plane counters.
 //
 // node may import anything below cmd/petrel: config, ike, dataplane, esp,
 // keylog, wire and the network packages.

@@ -42,7 +42,6 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 			n.stats.fail("ike", ev.Reason)
 		}
 		delete(n.sas, key)
-		delete(n.proposals, key)
 	case ike.EventChildUp:
 		n.stats.add(&n.stats.childUp, 1)
 	case ike.EventChildFailed:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/petrel-vpn/petrel/ike"
@@ -62,7 +61,6 @@ func (n *Node) handle(now time.Time, d ike.Datagram) {
 	if d.Dst.Addr().IsUnspecified() {
 		d.Dst = netip.AddrPortFrom(n.localFor(d.Src.Addr()), d.Dst.Port())
 	}
-	n.noteInit(d.Data)
 	g := n.route(d.Data)
 	g.ep.HandleDatagram(now, d.Src, d.Dst, d.Data, &n.out)
 	n.flush(now)
@@ -122,7 +120,6 @@ func (n *Node) route(b []byte) *gen {
 // publishes its events.
 func (n *Node) flush(now time.Time) {
 	for _, d := range n.out.Datagrams {
-		n.noteInit(d.Data)
 		n.send(d)
 	}
 	for i := range n.out.Ops {
@@ -161,50 +158,4 @@ func (n *Node) socketFor(src, dst netip.Addr) *net.UDPConn {
 		}
 	}
 	return fam
-}
-
-// noteInit records the proposal an IKE_SA_INIT response chose (RFC 7296
-// §1.2: it is in cleartext), since the core does not export the
-// negotiated suite; Sessions shows it as encryption, hashing, PRF and DH
-// group.
-func (n *Node) noteInit(b []byte) {
-	h, err := wire.ParseHeader(b)
-	if err != nil || h.Exchange != wire.IKE_SA_INIT || !h.Flags.Response() || h.SPIr == 0 {
-		return
-	}
-	key := spiPair{h.SPIi, h.SPIr}
-	if _, ok := n.proposals[key]; ok || len(n.proposals) > 4096 {
-		return
-	}
-	m, err := wire.Parse(b)
-	if err != nil {
-		return
-	}
-	for _, p := range m.Payloads {
-		sa, ok := p.(*wire.SA)
-		if !ok || len(sa.Proposals) == 0 {
-			continue
-		}
-		names := make([]string, 4)
-		for _, t := range sa.Proposals[0].Transforms {
-			name := t.Transform.String()
-			if _, rest, ok := strings.Cut(name, " "); ok {
-				name = rest
-			}
-			switch {
-			case t.Type == wire.TransformENCR:
-				names[0] = name
-			case t.Type == wire.TransformINTEG:
-				names[1] = name
-			case t.Type == wire.TransformPRF:
-				names[2] = name
-			case t.Type.IsKE() && names[3] == "":
-				names[3] = name
-			}
-		}
-		if names[1] == "" {
-			names[1] = "none (AEAD)"
-		}
-		n.proposals[key] = names
-	}
 }

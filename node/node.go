@@ -60,7 +60,6 @@ type Node struct {
 	out       ike.Output
 	sas       map[spiPair]*saInfo
 	children  map[uint32]*installed // by inbound SPI
-	proposals map[spiPair][]string  // IKE_SA_INIT choice: encr, integ, prf, ke
 	nextReqID uint32
 	reqIDs    map[string]uint32 // "conn/child" -> ReqID
 	reqConn   map[uint32]string // ReqID -> connection
@@ -131,7 +130,7 @@ func New(opts Options) (*Node, error) {
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
 		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
-		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, children: map[uint32]*installed{}, proposals: map[spiPair][]string{},
+		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, children: map[uint32]*installed{},
 		hub: hub{subs: map[*subscriber]struct{}{}},
 	}
 	n.stats.failures = map[string]uint64{}
@@ -357,7 +356,7 @@ func (n *Node) close(ctx context.Context) error {
 		for _, g := range n.gens {
 			var spis []uint64
 			g.ep.Range(func(sa *ike.SA) bool {
-				spis = append(spis, ourSPI(g.ep, sa))
+				spis = append(spis, sa.LocalSPI())
 				return true
 			})
 			for _, spi := range spis {
@@ -405,13 +404,4 @@ func (n *Node) closeSockets() {
 	if n.bind != nil {
 		n.bind.Close()
 	}
-}
-
-// ourSPI is the SPI the endpoint chose for sa, the key of its table.
-func ourSPI(ep *ike.Endpoint, sa *ike.SA) uint64 {
-	i, r := sa.SPIs()
-	if ep.SA(i) == sa {
-		return i
-	}
-	return r
 }

@@ -3,11 +3,13 @@ package node
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/petrel-vpn/petrel/dataplane"
 	"github.com/petrel-vpn/petrel/esp"
 	"github.com/petrel-vpn/petrel/ike"
+	"github.com/petrel-vpn/petrel/wire"
 )
 
 // Session is one IKE SA with its Child SAs: what `petrel sessions
@@ -100,11 +102,14 @@ func (n *Node) session(now time.Time, g *gen, sa *ike.SA) Session {
 	local, remote := sa.Addrs()
 	s := Session{Protocol: "IKEv2 IPsec", SPIi: hex64(i), SPIr: hex64(r), Local: local.String(), Remote: remote.String(),
 		NATT: sa.NATDetected(), IKETunnels: 1, State: "connecting", Role: "responder"}
-	if g.ep.SA(i) == sa {
+	if sa.Initiator() {
 		s.Role = "initiator"
 	}
-	if p := n.proposals[key]; p != nil {
-		s.Encr, s.Integ, s.PRF, s.DHGroup = p[0], p[1], p[2], p[3]
+	if encr, prf, integ, ke := sa.Algorithms(); encr.Type != 0 {
+		s.Encr, s.PRF, s.Integ, s.DHGroup = transformName(encr), transformName(prf), "none (AEAD)", ke.String()
+		if integ.Type != 0 {
+			s.Integ = transformName(integ)
+		}
 	}
 	if c := sa.Conn(); c != nil {
 		s.Conn, s.LocalID = c.Name, c.LocalID.String()
@@ -194,4 +199,13 @@ func tsString(t ike.TrafficSelector) string {
 		s += fmt.Sprintf("[%d/%s]", t.Proto, port)
 	}
 	return s
+}
+
+// transformName is a transform without its type: "AES_GCM_16-256".
+func transformName(t wire.Transform) string {
+	name := t.String()
+	if _, rest, ok := strings.Cut(name, " "); ok {
+		return rest
+	}
+	return name
 }
