@@ -54,6 +54,27 @@ func (n *Node) deliver(b []byte, from, local netip.AddrPort) {
 	}
 }
 
+// keepaliveInterval is how often an SA behind a NAT sends a NAT-keepalive
+// (RFC 3948 §4 suggests 20 s).
+const keepaliveInterval = 20 * time.Second
+
+// keepalives sends a NAT-keepalive (one 0xFF octet, RFC 3948 §2.3) from
+// the NAT-T socket for every IKE SA whose local side is behind a NAT, so
+// the NAT keeps the mapping ESP and IKE use.
+func (n *Node) keepalives() {
+	for _, g := range n.gens {
+		g.ep.Range(func(sa *ike.SA) bool {
+			if sa.Established() && sa.BehindNAT() {
+				_, remote := sa.Addrs()
+				if err := n.bind.SendKeepalive(remote); err != nil {
+					n.log.Debug("node: keepalive", "to", remote, "err", err)
+				}
+			}
+			return true
+		})
+	}
+}
+
 // handle runs a received datagram through the generation owning its SA.
 // A socket bound to a wildcard address does not say which address the
 // datagram arrived on; the connection towards its source says it.

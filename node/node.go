@@ -281,6 +281,8 @@ func (n *Node) loop() {
 	defer n.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	keepalive := time.NewTicker(keepaliveInterval)
+	defer keepalive.Stop()
 	for {
 		if d, ok := n.deadline(); ok {
 			timer.Reset(max(time.Until(d), 0))
@@ -300,6 +302,8 @@ func (n *Node) loop() {
 				g.ep.Tick(now, &n.out)
 				n.flush(now)
 			}
+		case <-keepalive.C:
+			n.keepalives()
 		case <-n.quit:
 			return
 		}
