@@ -20,6 +20,73 @@ type AuthContext struct {
 	ID Identity
 	// Peer is the other side's identity.
 	Peer Identity
+
+	// What the peer announced, for certificate authentication. The core
+	// fills these; PSK ignores them.
+	//
+	// PeerHashes is the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4);
+	// PeerSentHashes is false when it sent none (classic AUTH methods).
+	PeerHashes     []wire.HashAlgorithm
+	PeerSentHashes bool
+	// PeerCAs are the CA public key hashes of the peer's CERTREQs
+	// (RFC 7296 §3.7).
+	PeerCAs [][]byte
+	// PeerHTTPLookup: the peer sent HTTP_CERT_LOOKUP_SUPPORTED
+	// (RFC 7296 §3.10.1), so hash-and-URL certificates may be sent.
+	PeerHTTPLookup bool
+}
+
+// IdentityChooser is implemented by Authenticators that decide which
+// identity this side claims, before the core builds IDi/IDr (the signed
+// octets cover it, RFC 7296 §2.15). ctx.ID is the configured identity (zero
+// when none is); a certificate authenticator returns it, or its
+// certificate's subject DN for a zero one.
+type IdentityChooser interface {
+	ChooseID(ctx *AuthContext) (Identity, error)
+}
+
+// CertRequester is implemented by Verifiers that trust certificate
+// authorities: the core sends their CERTREQ (RFC 7296 §3.7) and, when
+// HTTPLookup is true, HTTP_CERT_LOOKUP_SUPPORTED (§3.10.1) — as responder
+// in IKE_SA_INIT, as initiator in IKE_AUTH.
+type CertRequester interface {
+	CertReq() *wire.CertReq // nil: no trust anchors to name
+	HTTPLookup() bool
+}
+
+// InfoVerifier is implemented by Verifiers that say more about a verified
+// peer than "ok": the method, scheme and certificate, for logs, events and
+// the session listing.
+type InfoVerifier interface {
+	VerifyInfo(ctx *AuthContext, payloads []wire.Payload) (AuthSide, error)
+}
+
+// AuthSide says how one side authenticated.
+type AuthSide struct {
+	Method wire.AuthMethod
+	// Detail names the signature scheme, e.g. "ECDSA-SHA384 (method 14)";
+	// empty for PSK.
+	Detail string
+	// Subject and Issuer of the end-entity certificate (RFC 4514); empty
+	// without one.
+	Subject, Issuer string
+}
+
+// String renders the side for one log line or the session listing.
+func (s AuthSide) String() string {
+	out := s.Method.String()
+	if s.Detail != "" {
+		out = s.Detail
+	}
+	if s.Subject != "" {
+		out += " subject=\"" + s.Subject + "\" issuer=\"" + s.Issuer + "\""
+	}
+	return out
+}
+
+// AuthInfo is how both sides of an established IKE SA authenticated.
+type AuthInfo struct {
+	Local, Remote AuthSide
 }
 
 // Authenticator proves this side's identity. PSK is the first

@@ -55,7 +55,8 @@ type SA struct {
 	peerFrag            bool   // peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
 	peerSigHashes       uint16 // bit h set: the peer accepts hash h in RFC 7427 signatures
 	peerID              Identity
-	peerRefused         bool // the initiator refused our AUTH (RFC 7296 §2.21.2)
+	auth                AuthInfo // how each side authenticated (task_auth.go)
+	peerRefused         bool     // the initiator refused our AUTH (RFC 7296 §2.21.2)
 
 	tm       taskManager
 	children []*ChildSA

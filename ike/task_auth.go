@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"github.com/petrel-vpn/petrel/cert"
 	"github.com/petrel-vpn/petrel/suite"
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -11,8 +12,15 @@ import (
 // exchange. As responder it picks the connection from the peer's identity
 // (and IDr if sent) and the addresses. Failures go back as
 // AUTHENTICATION_FAILED without detail; the reason goes to the local log.
+//
+// For certificates (RFC 7296 §3.6, §3.7) it also carries CERTREQ and
+// HTTP_CERT_LOOKUP_SUPPORTED: the responder sends them in IKE_SA_INIT, the
+// initiator in IKE_AUTH, and each side remembers what the peer sent for
+// choosing its credential (auth_cert.go).
 type auth struct {
-	idr *Identity // responder: IDr the initiator asked for
+	idr      *Identity // responder: IDr the initiator asked for
+	peerCAs  [][]byte  // CA hashes of the peer's CERTREQs
+	peerHTTP bool      // the peer sent HTTP_CERT_LOOKUP_SUPPORTED
 }
 
 func (*auth) kind() taskKind { return kindAuth }
@@ -45,22 +53,53 @@ func (sa *SA) signedOctets(initiatorSide bool, id Identity) []byte {
 
 func (a *auth) build(sa *SA, m *msgOut) (status, error) {
 	if m.exch == wire.IKE_SA_INIT {
+		if m.response {
+			// The connection is not known yet: name the CAs of every
+			// connection this peer might be for (RFC 7296 §1.2:
+			// HDR, SAr1, KEr, Nr, [CERTREQ]).
+			addCertReqs(m, sa.ep.certRequesters(sa))
+		}
 		return needMore, nil
 	}
 	if m.exch != wire.IKE_AUTH {
 		return done, nil
 	}
+	ctx := a.context(sa)
 	me := sa.localID()
-	m.add(idPayload(me, m.response))
-	if !m.response && sa.conn.SendIDr && !sa.conn.RemoteID.IsAny() {
-		m.add(idPayload(sa.conn.RemoteID, true))
+	if ch, ok := sa.conn.LocalAuth.(IdentityChooser); ok {
+		ctx.ID = sa.conn.LocalID
+		var err error
+		if me, err = ch.ChooseID(ctx); err != nil {
+			return done, a.localFailed(sa, err)
+		}
 	}
-	ctx := &AuthContext{PRF: sa.suite.PRF, SignedOctets: sa.signedOctets(sa.initiator, me), ID: me, Peer: sa.peerID}
+	ctx.ID, ctx.SignedOctets = me, sa.signedOctets(sa.initiator, me)
 	ps, err := sa.conn.LocalAuth.Prove(ctx)
 	if err != nil {
-		return done, err
+		return done, a.localFailed(sa, err)
 	}
-	m.add(ps...)
+	sa.auth.Local = describeLocal(ps)
+	// RFC 7296 §1.2: IDi, [CERT+], [CERTREQ+], [IDr], AUTH.
+	m.add(idPayload(me, m.response))
+	var authP wire.Payload
+	for _, p := range ps {
+		if p.Type() == wire.PayloadAUTH {
+			authP = p
+			continue
+		}
+		m.add(p)
+	}
+	if !m.response {
+		if r, ok := sa.conn.RemoteAuth.(CertRequester); ok {
+			addCertReqs(m, []CertRequester{r})
+		}
+		if sa.conn.SendIDr && !sa.conn.RemoteID.IsAny() {
+			m.add(idPayload(sa.conn.RemoteID, true))
+		}
+	}
+	if authP != nil {
+		m.add(authP)
+	}
 	if !m.response {
 		return needMore, nil
 	}
@@ -68,8 +107,36 @@ func (a *auth) build(sa *SA, m *msgOut) (status, error) {
 	return done, nil
 }
 
+// context is what the Authenticator and Verifier learn of the peer.
+func (a *auth) context(sa *SA) *AuthContext {
+	hashes, sent := peerHashList(sa.peerSigHashes)
+	return &AuthContext{PRF: sa.suite.PRF, Peer: sa.peerID,
+		PeerHashes: hashes, PeerSentHashes: sent, PeerCAs: a.peerCAs, PeerHTTPLookup: a.peerHTTP}
+}
+
+// localFailed: we cannot prove our identity (no credential for it, a key
+// that cannot sign for this peer). A responder answers
+// AUTHENTICATION_FAILED; an initiator gives up.
+func (a *auth) localFailed(sa *SA, err error) error {
+	if sa.initiator {
+		return err
+	}
+	return notifyErr(wire.AUTHENTICATION_FAILED, "cannot authenticate as "+sa.localID().String()+": "+err.Error())
+}
+
+// recordCertReqs keeps what the peer said about certificates.
+func (a *auth) recordCertReqs(m *msgIn) {
+	if cas := cert.CertReqAuthorities(m.payloads); len(cas) > 0 {
+		a.peerCAs = cas
+	}
+	a.peerHTTP = a.peerHTTP || cert.PeerHTTPLookup(m.payloads)
+}
+
 func (a *auth) process(sa *SA, m *msgIn) (status, error) {
 	if m.hdr.Exchange == wire.IKE_SA_INIT {
+		if sa.initiator {
+			a.recordCertReqs(m)
+		}
 		return needMore, nil
 	}
 	if m.hdr.Exchange != wire.IKE_AUTH {
@@ -102,8 +169,18 @@ func (a *auth) process(sa *SA, m *msgIn) (status, error) {
 	} else if !sa.conn.RemoteID.Matches(peer) {
 		return done, authFailed(sa, "responder identity "+peer.String()+" does not match "+sa.conn.RemoteID.String())
 	}
-	ctx := &AuthContext{PRF: sa.suite.PRF, SignedOctets: sa.signedOctets(!sa.initiator, peer), ID: peer, Peer: sa.localID()}
-	if err := sa.conn.RemoteAuth.Verify(ctx, m.payloads); err != nil {
+	if !sa.initiator {
+		a.recordCertReqs(m)
+	}
+	ctx := a.context(sa)
+	ctx.SignedOctets, ctx.ID, ctx.Peer = sa.signedOctets(!sa.initiator, peer), peer, sa.localID()
+	var err error
+	if iv, ok := sa.conn.RemoteAuth.(InfoVerifier); ok {
+		sa.auth.Remote, err = iv.VerifyInfo(ctx, m.payloads)
+	} else if err = sa.conn.RemoteAuth.Verify(ctx, m.payloads); err == nil {
+		sa.auth.Remote = describeLocal(m.payloads)
+	}
+	if err != nil {
 		return done, authFailed(sa, "peer "+peer.String()+": "+err.Error())
 	}
 	sa.peerID = peer
