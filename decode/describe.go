@@ -27,107 +27,90 @@ func describeAll(ps []wire.Payload) []PayloadInfo {
 	return out
 }
 
-// maxHex bounds how much of a long value is printed in a summary; Fields
-// always hold the whole value.
+// maxHex bounds how much of a long value the summary shows; Fields always
+// hold the whole value.
 const maxHex = 32
 
 func short(b []byte) string {
 	if len(b) <= maxHex {
 		return hex.EncodeToString(b)
 	}
-	return hex.EncodeToString(b[:maxHex]) + fmt.Sprintf("…(%d octets)", len(b))
+	return hex.EncodeToString(b[:maxHex]) + "…"
 }
 
+// describe builds on wire.Describe, the one-line form petrel's logs use,
+// and adds what a debugging engineer wants from a capture: the values of
+// AUTH, nonces and notify data, and every field for -o json.
 func describe(p wire.Payload) PayloadInfo {
-	info := PayloadInfo{Type: p.Type().String(), TypeNum: uint8(p.Type()), Fields: map[string]string{}}
+	info := PayloadInfo{Type: wire.PayloadName(p), TypeNum: uint8(p.Type()), Summary: wire.Describe(p), Fields: map[string]string{}}
 	f := info.Fields
+	withData := func(b []byte) {
+		f["data"] = hex.EncodeToString(b)
+		if len(b) > 0 {
+			info.Summary += " " + short(b)
+		}
+	}
 	switch p := p.(type) {
 	case *wire.SA:
-		var props []string
 		for _, pr := range p.Proposals {
 			var ts []string
 			for _, t := range pr.Transforms {
 				ts = append(ts, t.Transform.String())
 			}
-			s := fmt.Sprintf("#%d %v", pr.Number, pr.Protocol)
-			if len(pr.SPI) > 0 {
-				s += " spi=" + hex.EncodeToString(pr.SPI)
-			}
-			props = append(props, s+" ["+strings.Join(ts, ", ")+"]")
-			f[fmt.Sprintf("proposal%d", pr.Number)] = s + " [" + strings.Join(ts, ", ") + "]"
+			f[fmt.Sprintf("proposal%d", pr.Number)] = fmt.Sprintf("%v spi=%x [%s]", pr.Protocol, pr.SPI, strings.Join(ts, ", "))
 		}
-		info.Summary = strings.Join(props, "; ")
 	case *wire.KE:
 		f["group"], f["data"] = p.Group.String(), hex.EncodeToString(p.Data)
-		info.Summary = fmt.Sprintf("%v, %d octets", p.Group, len(p.Data))
 	case *wire.ID:
-		f["id_type"], f["data"] = p.IDType.String(), hex.EncodeToString(p.Data)
-		f["id"] = idString(p.IDType, p.Data)
-		info.Summary = fmt.Sprintf("%v %s", p.IDType, f["id"])
+		f["id_type"], f["data"], f["id"] = p.IDType.String(), hex.EncodeToString(p.Data), idString(p.IDType, p.Data)
 	case *wire.Cert:
 		f["encoding"], f["data"] = p.Encoding.String(), hex.EncodeToString(p.Data)
-		info.Summary = fmt.Sprintf("%v, %d octets", p.Encoding, len(p.Data))
 	case *wire.CertReq:
 		f["encoding"], f["data"] = p.Encoding.String(), hex.EncodeToString(p.Data)
-		info.Summary = fmt.Sprintf("%v, %d octets", p.Encoding, len(p.Data))
 	case *wire.Auth:
-		f["method"], f["data"] = p.Method.String(), hex.EncodeToString(p.Data)
-		info.Summary = fmt.Sprintf("%v %s", p.Method, short(p.Data))
+		f["method"] = p.Method.String()
+		withData(p.Data)
 	case *wire.Nonce:
-		f["data"] = hex.EncodeToString(p.Data)
-		info.Summary = fmt.Sprintf("%d octets %s", len(p.Data), short(p.Data))
+		withData(p.Data)
 	case *wire.Notify:
-		info.Type = "N(" + p.NotifyType.String() + ")"
 		f["notify_type"], f["protocol"] = p.NotifyType.String(), p.Protocol.String()
 		if len(p.SPI) > 0 {
 			f["spi"] = hex.EncodeToString(p.SPI)
 		}
-		if len(p.Data) > 0 {
-			f["data"] = hex.EncodeToString(p.Data)
-			info.Summary = short(p.Data)
-		}
+		withData(p.Data)
 	case *wire.Delete:
 		spis := make([]string, len(p.SPIs))
 		for i, s := range p.SPIs {
 			spis[i] = fmt.Sprintf("%08x", s)
 		}
 		f["protocol"], f["spis"] = p.Protocol.String(), strings.Join(spis, ",")
-		info.Summary = fmt.Sprintf("%v %s", p.Protocol, f["spis"])
 	case *wire.VendorID:
-		f["data"] = hex.EncodeToString(p.Data)
-		info.Summary = short(p.Data)
+		withData(p.Data)
 	case *wire.TS:
-		var sel []string
-		for _, s := range p.Selectors {
-			sel = append(sel, tsString(s))
+		sel := make([]string, len(p.Selectors))
+		for i, s := range p.Selectors {
+			sel[i] = s.String()
 		}
 		f["selectors"] = strings.Join(sel, " ")
-		info.Summary = f["selectors"]
 	case *wire.CP:
-		var attrs []string
+		f["cfg_type"] = p.CFGType.String()
 		for _, a := range p.Attrs {
-			attrs = append(attrs, cpAttrString(a))
+			f[a.Type.String()] = hex.EncodeToString(a.Value)
 		}
-		f["cfg_type"], f["attributes"] = p.CFGType.String(), strings.Join(attrs, " ")
-		info.Summary = fmt.Sprintf("%v %s", p.CFGType, f["attributes"])
 	case *wire.EAP:
 		f["data"] = hex.EncodeToString(p.Message)
-		info.Summary = fmt.Sprintf("%d octets", len(p.Message))
 	case *wire.Encrypted:
 		f["next_payload"] = p.NextPayload.String()
-		info.Summary = fmt.Sprintf("first inner %v, %d octets", p.NextPayload, len(p.Body))
 	case *wire.Fragment:
-		f["number"], f["total"] = fmt.Sprint(p.Number), fmt.Sprint(p.Total)
-		info.Summary = fmt.Sprintf("fragment %d/%d, %d octets", p.Number, p.Total, len(p.Body))
+		f["number"], f["total"], f["next_payload"] = fmt.Sprint(p.Number), fmt.Sprint(p.Total), p.NextPayload.String()
 	case *wire.RawPayload:
 		f["critical"], f["data"] = fmt.Sprint(p.Critical), hex.EncodeToString(p.Body)
-		info.Summary = fmt.Sprintf("unknown, critical=%v, %d octets", p.Critical, len(p.Body))
 	}
 	return info
 }
 
-// idString renders identification data the way strongSwan and Cisco print
-// identities (RFC 7296 §3.5).
+// idString renders identification data as text where it is text or an
+// address (RFC 7296 §3.5), hex otherwise.
 func idString(t wire.IDType, data []byte) string {
 	switch t {
 	case wire.ID_IPV4_ADDR, wire.ID_IPV6_ADDR:
@@ -140,28 +123,4 @@ func idString(t wire.IDType, data []byte) string {
 		}
 	}
 	return hex.EncodeToString(data)
-}
-
-func tsString(s wire.TrafficSelector) string {
-	ports := fmt.Sprintf("%d-%d", s.StartPort, s.EndPort)
-	if s.StartPort == 0 && s.EndPort == 65535 {
-		ports = "any"
-	}
-	proto := "any"
-	if s.IPProtocol != 0 {
-		proto = fmt.Sprint(s.IPProtocol)
-	}
-	return fmt.Sprintf("%v-%v[proto %s port %s]", s.Start, s.End, proto, ports)
-}
-
-func cpAttrString(a wire.CPAttr) string {
-	if (len(a.Value) == 4 || len(a.Value) == 16) && strings.Contains(a.Type.String(), "ADDRESS") {
-		if ip, ok := netip.AddrFromSlice(a.Value); ok {
-			return a.Type.String() + "=" + ip.String()
-		}
-	}
-	if len(a.Value) == 0 {
-		return a.Type.String()
-	}
-	return a.Type.String() + "=" + hex.EncodeToString(a.Value)
 }

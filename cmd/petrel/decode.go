@@ -113,6 +113,6 @@ func formatRecord(r decode.Record) string {
 
 func writePayloads(b *strings.Builder, ps []decode.PayloadInfo, indent string) {
 	for _, p := range ps {
-		fmt.Fprintf(b, "%s%-8s %s\n", indent, p.Type, p.Summary)
+		fmt.Fprintf(b, "%s%s\n", indent, p.Summary)
 	}
 }

@@ -25,7 +25,7 @@ func TestDecodeCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"IKE_SA_INIT request", "IKE_AUTH response",
-		"AUTH     PSK fa2e74bdc01e30fb0b3ddc9723c9449095969da51f69e560209d2c2b7940210a", "IDi      ID_IPV4_ADDR 192.168.1.14"} {
+		"AUTH(PSK, 32 octets) fa2e74bdc01e30fb0b3ddc9723c9449095969da51f69e560209d2c2b7940210a", "IDi(ID_IPV4_ADDR 192.168.1.14)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text output lacks %q:\n%s", want, text)
 		}
