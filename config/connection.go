@@ -106,7 +106,7 @@ func (d *decoder) connection(ce entry) (*Connection, error) {
 			}
 		}
 	}
-	if c.Local.ID.IsAny() {
+	if c.Local.ID.IsAny() && c.Local.Method != "pubkey" { // pubkey: the certificate's subject DN
 		if !c.LocalAddr.IsValid() {
 			return nil, c.localPos.errorf(join(ce.path, "local.id"), "required when local_addrs is %%any; expected an identity like fqdn:vpn.example.com or an IP address")
 		}
@@ -163,7 +163,11 @@ func (d *decoder) address(e entry) (netip.Addr, error) {
 
 // auth decodes local: or remote:.
 func (d *decoder) auth(e entry, a *Auth, local bool) error {
-	f, err := d.fields(e.val, e.path, "auth", "id")
+	keys := append([]string{"auth", "id"}, remotePubkeyKeys...)
+	if local {
+		keys = append([]string{"auth", "id"}, localPubkeyKeys...)
+	}
+	f, err := d.fields(e.val, e.path, keys...)
 	if err != nil {
 		return err
 	}
@@ -173,12 +177,23 @@ func (d *decoder) auth(e entry, a *Auth, local bool) error {
 			return err
 		}
 		switch {
-		case m == "psk":
+		case m == "psk" || m == "pubkey":
 			a.Method = m
-		case m == "pubkey" || strings.HasPrefix(m, "eap") || m == "rsa" || m == "ecdsa" || strings.HasPrefix(m, "xauth"):
-			return d.errf(ae.val, ae.path, "%q: pubkey/eap not supported yet; expected psk", m)
+		case strings.HasPrefix(m, "eap") || m == "rsa" || m == "ecdsa" || strings.HasPrefix(m, "xauth"):
+			return d.errf(ae.val, ae.path, "%q: not supported yet; expected psk or pubkey", m)
 		default:
-			return d.errf(ae.val, ae.path, "unknown method %q; expected psk (pubkey and eap come later)", m)
+			return d.errf(ae.val, ae.path, "unknown method %q; expected psk or pubkey", m)
+		}
+	}
+	if a.Method == "pubkey" {
+		if err := d.pubkey(e, f, a, local); err != nil {
+			return err
+		}
+	} else {
+		for _, k := range keys[2:] {
+			if ke, ok := f[k]; ok {
+				return d.errf(ke.kn, ke.path, "only with auth: pubkey; expected it removed or auth: pubkey")
+			}
 		}
 	}
 	if ie, ok := f["id"]; ok {

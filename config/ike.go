@@ -19,6 +19,7 @@ import (
 func (c *Config) IKEConnections() ([]*ike.Connection, error) {
 	out := make([]*ike.Connection, 0, len(c.Connections))
 	for _, conn := range c.Connections {
+		conn.fetcher = c.Fetcher
 		ic, err := conn.IKE(c.Daemon.Retransmit)
 		if err != nil {
 			return nil, err
@@ -85,6 +86,7 @@ func (conn *Connection) IKE(rt Retransmit) (*ike.Connection, error) {
 	if conn.Remote.Method == "psk" {
 		ic.RemoteAuth = remote
 	}
+	conn.pubkeyAuth(ic)
 	for _, ch := range conn.Children {
 		cc := ike.ChildConfig{
 			Name:      ch.Name,

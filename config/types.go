@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/petrel-vpn/petrel/cert"
 	"github.com/petrel-vpn/petrel/wire"
 )
 
@@ -15,6 +16,11 @@ type Config struct {
 	Daemon      Daemon
 	Connections []*Connection // in file order, includes after the including file
 	Secrets     []*Secret
+	// Fetcher fetches CRLs, OCSP responses and hash-and-URL certificates
+	// for auth: pubkey; the daemon sets it (cert/httpfetch) before
+	// IKEConnections. Without one every fetch fails, and the revocation
+	// policy decides.
+	Fetcher cert.Fetcher
 }
 
 // Daemon holds the daemon-wide settings (the daemon: section).
@@ -91,14 +97,19 @@ type Connection struct {
 	PeerPSKs []*Secret
 
 	pos, localPos, addrPos, portPos pos
+	fetcher                         cert.Fetcher // Config.Fetcher, for pubkey
 }
 
 // Auth is one side's authentication round (local: or remote:).
 type Auth struct {
-	Method string // "psk"; pubkey and eap come later
+	Method string // "psk" or "pubkey"; eap comes later
 	// ID is this side's identity; the zero ID is %any (remote only). For
-	// local, an unset id defaults to the local address.
+	// local, an unset id defaults to the local address, or with pubkey to
+	// the certificate's subject DN.
 	ID Identity
+	// Pubkey holds the certificate settings and what they loaded, for
+	// auth: pubkey (pubkey.go).
+	Pubkey *Pubkey
 }
 
 // Child is one children: entry of a connection.
