@@ -19,7 +19,7 @@ import (
 func (c *Config) IKEConnections() ([]*ike.Connection, error) {
 	out := make([]*ike.Connection, 0, len(c.Connections))
 	for _, conn := range c.Connections {
-		conn.fetcher = c.Fetcher
+		conn.fetcher, conn.certLog = c.Fetcher, c.CertLog
 		ic, err := conn.IKE(c.Daemon.Retransmit)
 		if err != nil {
 			return nil, err

@@ -247,7 +247,7 @@ func (conn *Connection) pubkeyAuth(ic *ike.Connection) {
 	}
 	v := &cert.Validator{Store: store, EKUs: r.EKUs}
 	if pol, ok := r.unreachable(); ok {
-		v.Revocation = &cert.Revocation{Fetcher: fetcher, Policy: pol}
+		v.Revocation = &cert.Revocation{Fetcher: fetcher, Policy: pol, Log: conn.certLog}
 	}
 	rem := &cert.Remote{Validator: v}
 	if r.Methods != nil || r.Schemes != nil {

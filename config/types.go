@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -21,6 +22,9 @@ type Config struct {
 	// IKEConnections. Without one every fetch fails, and the revocation
 	// policy decides.
 	Fetcher cert.Fetcher
+	// CertLog receives revocation warnings (data unreachable but accepted
+	// by the policy); nil means slog.Default().
+	CertLog *slog.Logger
 }
 
 // Daemon holds the daemon-wide settings (the daemon: section).
@@ -98,6 +102,7 @@ type Connection struct {
 
 	pos, localPos, addrPos, portPos pos
 	fetcher                         cert.Fetcher // Config.Fetcher, for pubkey
+	certLog                         *slog.Logger // Config.CertLog
 }
 
 // Auth is one side's authentication round (local: or remote:).

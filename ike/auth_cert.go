@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -118,6 +119,15 @@ func describeLocal(ps []wire.Payload) AuthSide {
 	var s AuthSide
 	if a, ok := wire.Find(ps, wire.PayloadAUTH).(*wire.Auth); ok {
 		s.Method = a.Method
+		if a.Method == wire.AuthDigitalSignature && len(a.Data) > 0 && len(a.Data) > int(a.Data[0]) {
+			// RFC 7427 §3: the AlgorithmIdentifier names the scheme.
+			alg := a.Data[1 : 1+int(a.Data[0])]
+			for sc := cert.SchemeRSAPKCS1SHA1; sc <= cert.SchemeEd25519; sc++ {
+				if bytes.Equal(sc.AlgorithmIdentifier(), alg) {
+					s.Detail = cert.Verified{Method: a.Method, Scheme: sc}.String()
+				}
+			}
+		}
 	}
 	if c, ok := wire.Find(ps, wire.PayloadCERT).(*wire.Cert); ok && c.Encoding == wire.CertX509Signature {
 		if x, err := x509.ParseCertificate(c.Data); err == nil {

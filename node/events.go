@@ -25,6 +25,11 @@ type Event struct {
 	PeerID    string    `json:"peer_id,omitempty"`
 	Initiator bool      `json:"initiator"`
 	Reason    string    `json:"reason,omitempty"`
+	// How each side authenticated and the peer's certificate (ike-up).
+	LocalAuth         string `json:"local_auth,omitempty"`
+	RemoteAuth        string `json:"remote_auth,omitempty"`
+	RemoteCertSubject string `json:"remote_cert_subject,omitempty"`
+	RemoteCertIssuer  string `json:"remote_cert_issuer,omitempty"`
 
 	spiI uint64
 }
@@ -64,7 +69,16 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 	if !ev.PeerID.IsAny() {
 		e.PeerID = ev.PeerID.String()
 	}
+	if ev.Kind == ike.EventIKEUp {
+		n.addAuth(&e, ev)
+	}
 	attrs := []any{"conn", e.Conn, "spi_i", e.SPIi, "spi_r", e.SPIr}
+	if e.LocalAuth != "" {
+		attrs = append(attrs, "local_auth", e.LocalAuth, "remote_auth", e.RemoteAuth)
+	}
+	if e.RemoteCertSubject != "" {
+		attrs = append(attrs, "peer_cert_subject", e.RemoteCertSubject, "peer_cert_issuer", e.RemoteCertIssuer)
+	}
 	if e.Child != "" {
 		attrs = append(attrs, "child", e.Child, "in_spi", e.InSPI, "out_spi", e.OutSPI)
 	}
@@ -201,4 +215,21 @@ func (n *Node) Stats() Stats {
 	}
 	st.RetiredIn, st.RetiredOut = n.stats.retiredIn, n.stats.retiredOut
 	return st
+}
+
+// addAuth fills an ike-up event with how both sides authenticated, read
+// from the SA (by the SPI this side chose, RFC 7296 §3.1).
+func (n *Node) addAuth(e *Event, ev ike.Event) {
+	spi := ev.SPIr
+	if ev.Initiator {
+		spi = ev.SPIi
+	}
+	for _, g := range n.gens {
+		if sa := g.ep.SA(spi); sa != nil {
+			ai := sa.AuthInfo()
+			e.LocalAuth, e.RemoteAuth = authName(ai.Local), authName(ai.Remote)
+			e.RemoteCertSubject, e.RemoteCertIssuer = ai.Remote.Subject, ai.Remote.Issuer
+			return
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
+	"github.com/petrel-vpn/petrel/cert"
+	"github.com/petrel-vpn/petrel/cert/httpfetch"
 	"github.com/petrel-vpn/petrel/config"
 	"github.com/petrel-vpn/petrel/dataplane"
 	"github.com/petrel-vpn/petrel/ike"
@@ -32,6 +34,9 @@ type Options struct {
 	// NoRawESP skips opening raw ESP sockets (IP protocol 50) even where
 	// the process may (tests, the demo): ESP then travels only in UDP.
 	NoRawESP bool
+	// Fetcher fetches CRLs, OCSP responses and hash-and-URL certificates
+	// for auth: pubkey; nil means cert/httpfetch with its default timeout.
+	Fetcher cert.Fetcher
 }
 
 // Node is one running petrel instance. Its methods are safe for concurrent
@@ -42,6 +47,7 @@ type Node struct {
 	ikeLog *slog.Logger
 	dpLog  *slog.Logger
 	keyLog ike.KeyLogger
+	fetch  cert.Fetcher // for configurations that name none
 
 	ikeSocks []*net.UDPConn
 	bind     *dataplane.UDPBind
@@ -126,7 +132,7 @@ func New(opts Options) (*Node, error) {
 	d := opts.Config.Daemon
 	n := &Node{
 		log: log.With("subsystem", "net"), ikeLog: log.With("subsystem", "ike"), dpLog: log.With("subsystem", "dataplane"),
-		keyLog:  opts.KeyLog,
+		keyLog: opts.KeyLog, fetch: opts.Fetcher,
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
 		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
@@ -207,6 +213,15 @@ func startsAtBoot(c *config.Connection) bool {
 // on NAT-T ports from the start (RFC 7296 §2.23), so its remote port is the
 // peer's NAT-T port too; otherwise the peer's is 4500.
 func (n *Node) newGen(cfg *config.Config, now time.Time) (*gen, error) {
+	if cfg.Fetcher == nil {
+		if n.fetch == nil {
+			n.fetch = &httpfetch.Fetcher{}
+		}
+		cfg.Fetcher = n.fetch
+	}
+	if cfg.CertLog == nil {
+		cfg.CertLog = n.ikeLog
+	}
 	ec, err := cfg.EndpointConfig()
 	if err != nil {
 		return nil, err

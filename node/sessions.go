@@ -16,26 +16,32 @@ import (
 // --detail` shows, after Cisco's `show vpn-sessiondb detail l2l` plus the
 // IKEv2 specifics. Counters are read from the data plane.
 type Session struct {
-	Conn       string    `json:"conn"`
-	Index      int       `json:"index"`
-	State      string    `json:"state"` // established, connecting
-	Role       string    `json:"role"`  // initiator, responder
-	Local      string    `json:"local"`
-	Remote     string    `json:"remote"`
-	Protocol   string    `json:"protocol"`
-	SPIi       string    `json:"spi_i"`
-	SPIr       string    `json:"spi_r"`
-	Encr       string    `json:"encryption"`
-	Integ      string    `json:"hashing"`
-	PRF        string    `json:"prf"`
-	DHGroup    string    `json:"dh_group"`
-	LocalID    string    `json:"local_id"`
-	RemoteID   string    `json:"remote_id"`
-	LocalAuth  string    `json:"local_auth"`
-	RemoteAuth string    `json:"remote_auth"`
-	NATT       bool      `json:"nat_t"`
-	Login      time.Time `json:"login_time"`
-	Duration   int64     `json:"duration_s"`
+	Conn       string `json:"conn"`
+	Index      int    `json:"index"`
+	State      string `json:"state"` // established, connecting
+	Role       string `json:"role"`  // initiator, responder
+	Local      string `json:"local"`
+	Remote     string `json:"remote"`
+	Protocol   string `json:"protocol"`
+	SPIi       string `json:"spi_i"`
+	SPIr       string `json:"spi_r"`
+	Encr       string `json:"encryption"`
+	Integ      string `json:"hashing"`
+	PRF        string `json:"prf"`
+	DHGroup    string `json:"dh_group"`
+	LocalID    string `json:"local_id"`
+	RemoteID   string `json:"remote_id"`
+	LocalAuth  string `json:"local_auth"`
+	RemoteAuth string `json:"remote_auth"`
+
+	// The certificates, for auth: pubkey (RFC 4514 names; empty for PSK).
+	LocalCertSubject  string `json:"local_cert_subject,omitempty"`
+	RemoteCertSubject string `json:"remote_cert_subject,omitempty"`
+	RemoteCertIssuer  string `json:"remote_cert_issuer,omitempty"`
+
+	NATT     bool      `json:"nat_t"`
+	Login    time.Time `json:"login_time"`
+	Duration int64     `json:"duration_s"`
 	// RekeyIn is seconds until the configured IKE rekey_time (0 = none).
 	RekeyIn      int64   `json:"rekey_in_s"`
 	IKETunnels   int     `json:"ike_tunnels"`
@@ -123,6 +129,12 @@ func (n *Node) session(now time.Time, g *gen, sa *ike.SA) Session {
 	if sa.Established() {
 		s.State = "established"
 		s.RemoteID = sa.PeerID().String()
+		ai := sa.AuthInfo()
+		s.LocalAuth, s.RemoteAuth = authName(ai.Local), authName(ai.Remote)
+		s.LocalCertSubject, s.RemoteCertSubject, s.RemoteCertIssuer = ai.Local.Subject, ai.Remote.Subject, ai.Remote.Issuer
+		if c := sa.Conn(); c != nil && c.LocalID.IsAny() && ai.Local.Subject != "" {
+			s.LocalID = ai.Local.Subject // the certificate's subject DN was claimed
+		}
 	}
 	if info := n.sas[key]; info != nil {
 		s.Index, s.Login = info.index, info.upAt
@@ -208,4 +220,18 @@ func transformName(t wire.Transform) string {
 		return rest
 	}
 	return name
+}
+
+// authName renders how a side authenticated: "psk", or "pubkey" with the
+// AUTH method and scheme ("pubkey DIGITAL_SIGNATURE/ECDSA-SHA256").
+func authName(a ike.AuthSide) string {
+	switch {
+	case a.Method == 0:
+		return ""
+	case a.Method == wire.AuthSharedKeyMIC:
+		return "psk"
+	case a.Detail != "":
+		return "pubkey " + a.Detail
+	}
+	return "pubkey " + a.Method.String()
 }

@@ -72,6 +72,12 @@ func writeEvent(w io.Writer, e node.Event) {
 	if e.Remote != "" {
 		line += " peer " + e.Remote
 	}
+	if e.LocalAuth != "" {
+		line += " auth " + e.LocalAuth + "/" + e.RemoteAuth
+	}
+	if e.RemoteCertSubject != "" {
+		line += fmt.Sprintf(" cert %q issuer %q", e.RemoteCertSubject, e.RemoteCertIssuer)
+	}
 	if e.Reason != "" {
 		line += " reason " + e.Reason
 	}

@@ -70,6 +70,13 @@ func writeSessionDetail(w io.Writer, sessions []node.Session) error {
 			row("Local Addr", s.Local, "Remote Addr", s.Remote)
 			row("Local ID", dash(s.LocalID), "Remote ID", dash(s.RemoteID))
 			row("Loc Auth Mode", authName(s.LocalAuth), "Rem Auth Mode", authName(s.RemoteAuth))
+			if s.LocalCertSubject != "" {
+				row("Local Cert", s.LocalCertSubject, "", "")
+			}
+			if s.RemoteCertSubject != "" {
+				row("Remote Cert", s.RemoteCertSubject, "", "")
+				row("Remote Issuer", s.RemoteCertIssuer, "", "")
+			}
 			row("Encryption", dash(s.Encr), "Hashing", dash(s.Integ))
 			row("PRF", dash(s.PRF), "D/H Group", dash(s.DHGroup))
 			row("NAT-T", yesNo(s.NATT), "Rekey Left(T)", rekey(s.RekeyIn))
@@ -141,6 +148,9 @@ func authName(m string) string {
 		return "preSharedKeys"
 	case "":
 		return "-"
+	}
+	if d, ok := strings.CutPrefix(m, "pubkey "); ok {
+		return "certificate (" + d + ")"
 	}
 	return m
 }
