@@ -1,0 +1,124 @@
+package interop
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/petrel-vpn/petrel/cert"
+)
+
+// Certificate authentication between petrel (gwa) and strongSwan 5.9.8
+// (gwb), both ways round:
+//
+//	petrel gwa 192.0.2.1                        strongSwan gwb 192.0.2.2
+//	HDR, SAi1, KEi, Ni, N(SIG_HASH_ALGS)  -->
+//	                  <--  HDR, SAr1, KEr, Nr, CERTREQ(root), N(SIG_HASH_ALGS)
+//	HDR, SK{IDi, CERT(gwa), CERT(inter-a), CERTREQ(root), IDr, AUTH(14), SA, TS}  -->
+//	                  <--  HDR, SK{IDr, CERT(gwb), CERT(inter-b), AUTH(14), SA, TS}
+//
+// Each side trusts only the root, so each must receive the other's
+// intermediate on the wire. The Child SA must carry pings.
+
+func certScenario(t *testing.T, name, role string, kt cert.KeyType, petrel, swan certSide) {
+	s := Begin(t, name, role)
+	topo := s.NewSiteToSite()
+	p := newCertPKI(s, kt, "")
+	dut := p.newCertPetrel(s, topo, petrel, swan)
+	peer := s.NewStrongSwan(topo.B, "gwb", certSwanConf(topo, swan, petrel))
+	p.writeSwanCreds(s, peer)
+	s.StartNode(dut)
+	s.StartNode(peer)
+	if role == RoleInitiator {
+		s.Initiate(dut, "s2s-child", 20*time.Second)
+	} else {
+		s.Initiate(peer, "s2s-child", 20*time.Second)
+	}
+	s.RequirePing(topo.A, topo.LanA, topo.LanB, 10, 9, 50*time.Millisecond)
+	s.WaitEstablished(peer, "s2s", "s2s-child", 5*time.Second)
+	ses := certSession(s, dut)
+	wantRemote, wantLocal := "pubkey DIGITAL_SIGNATURE/", "pubkey DIGITAL_SIGNATURE/"
+	if swan.PSK {
+		wantRemote = "psk"
+	}
+	if petrel.PSK {
+		wantLocal = "psk"
+	}
+	if !strings.HasPrefix(ses.RemoteAuth, wantRemote) || !strings.HasPrefix(ses.LocalAuth, wantLocal) {
+		s.Fatalf("petrel lists auth %q/%q, want %q/%q", ses.LocalAuth, ses.RemoteAuth, wantLocal, wantRemote)
+	}
+	if !swan.PSK && (ses.RemoteCertSubject != "CN=gwb.example" || ses.RemoteCertIssuer != "CN=interop intermediate b,O=petrel") {
+		s.Fatalf("petrel lists the peer certificate as %q issued by %q", ses.RemoteCertSubject, ses.RemoteCertIssuer)
+	}
+	s.Logf("petrel lists: local %s, remote %s %q issued by %q", ses.LocalAuth, ses.RemoteAuth, ses.RemoteCertSubject, ses.RemoteCertIssuer)
+}
+
+func TestPetrelCertECDSAInitiator(t *testing.T) {
+	certScenario(t, "petrel-cert-ecdsa", RoleInitiator, cert.KeyECDSAP256, certSide{}, certSide{})
+}
+
+func TestPetrelCertECDSAResponder(t *testing.T) {
+	certScenario(t, "petrel-cert-ecdsa", RoleResponder, cert.KeyECDSAP256, certSide{}, certSide{})
+}
+
+func TestPetrelCertRSAInitiator(t *testing.T) {
+	certScenario(t, "petrel-cert-rsa", RoleInitiator, cert.KeyRSA2048, certSide{}, certSide{})
+}
+
+func TestPetrelCertRSAResponder(t *testing.T) {
+	certScenario(t, "petrel-cert-rsa", RoleResponder, cert.KeyRSA2048, certSide{}, certSide{})
+}
+
+// Asymmetric: petrel proves with the PSK and strongSwan with its
+// certificate, then the other way round.
+func TestPetrelCertAsymPSKInitiator(t *testing.T) {
+	certScenario(t, "petrel-cert-asym-psk-cert", RoleInitiator, cert.KeyECDSAP256, certSide{PSK: true}, certSide{})
+}
+
+func TestPetrelCertAsymCertInitiator(t *testing.T) {
+	certScenario(t, "petrel-cert-asym-cert-psk", RoleInitiator, cert.KeyECDSAP256, certSide{}, certSide{PSK: true})
+}
+
+func TestPetrelCertAsymPSKResponder(t *testing.T) {
+	certScenario(t, "petrel-cert-asym-psk-cert", RoleResponder, cert.KeyECDSAP256, certSide{PSK: true}, certSide{})
+}
+
+func TestPetrelCertAsymCertResponder(t *testing.T) {
+	certScenario(t, "petrel-cert-asym-cert-psk", RoleResponder, cert.KeyECDSAP256, certSide{}, certSide{PSK: true})
+}
+
+// TestPetrelCertCRLRevoked: strongSwan's certificate names a CRL served by
+// an HTTP server in petrel's namespace and is on it; petrel fetches the
+// CRL, refuses strongSwan's IKE_AUTH response, tells it with
+// N(AUTHENTICATION_FAILED) and logs the reason.
+//
+//	HDR, SK{IDi, CERT, CERT, CERTREQ, IDr, AUTH, ...}  -->
+//	                 <--  HDR, SK{IDr, CERT(gwb, revoked), CERT(inter-b), AUTH, ...}
+//	petrel: GET http://10.1.0.1:8080/inter-b.crl → gwb's serial is listed
+//	HDR(INFORMATIONAL), SK{N(AUTHENTICATION_FAILED)}   -->
+func TestPetrelCertCRLRevoked(t *testing.T) {
+	s := Begin(t, "petrel-cert-crl-revoked", RoleInitiator)
+	topo := s.NewSiteToSite()
+	p := newCertPKI(s, cert.KeyECDSAP256, "http://"+topo.LanA.String()+":8080/inter-b.crl")
+	p.revoked = append(p.revoked, p.gwb.Cert.SerialNumber)
+	web := s.NewProcessNode(topo.A, "crl", "python3", "-m", "http.server", "8080", "--bind", topo.LanA.String(), "--directory", "{dir}/www")
+	writeFile(s, filepath.Join(web.Dir(), "www", "inter-b.crl"), p.crl())
+	dut := p.newCertPetrel(s, topo, certSide{}, certSide{}, "revocation: strict")
+	peer := s.NewStrongSwan(topo.B, "gwb", certSwanConf(topo, certSide{}, certSide{}))
+	p.writeSwanCreds(s, peer)
+	s.StartNode(web)
+	s.StartNode(dut)
+	s.StartNode(peer)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := dut.Initiate(ctx, "s2s-child")
+	if err == nil || !strings.Contains(err.Error(), "AUTHENTICATION_FAILED") {
+		s.Fatalf("petrel up: %v, want AUTHENTICATION_FAILED", err)
+	}
+	if !logContains(dut, "cert: revoked (CRL)") {
+		s.Fatalf("petrel's log lacks the CRL refusal")
+	}
+	s.Logf("petrel refused the revoked certificate: %v", err)
+}
