@@ -2,6 +2,8 @@ package interop
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,4 +123,52 @@ func TestPetrelCertCRLRevoked(t *testing.T) {
 		s.Fatalf("petrel's log lacks the CRL refusal")
 	}
 	s.Logf("petrel refused the revoked certificate: %v", err)
+}
+
+// TestPetrelCertHashURL*: strongSwan sends its certificate as hash-and-URL
+// (RFC 7296 §3.6, encoding 12) because petrel announced
+// HTTP_CERT_LOOKUP_SUPPORTED (§3.10.1), and petrel fetches it from an HTTP
+// server in its namespace. (This strongSwan build has no curl plugin, so
+// the other direction, strongSwan fetching petrel's certificate, cannot be
+// tried; petrel then sends full certificates, as the exchange tests show.)
+//
+//	petrel initiator:
+//	HDR, SK{IDi, CERT, CERT, CERTREQ, N(HTTP_CERT_LOOKUP_SUPPORTED), IDr, AUTH, ...}  -->
+//	           <--  HDR, SK{IDr, CERT(12: SHA-1(gwb) | http://10.1.0.1:8080/<hex>), CERT(inter-b), AUTH, ...}
+//	petrel: GET /<hex> → gwb's DER certificate, hash checked
+func TestPetrelCertHashURLInitiator(t *testing.T) { certHashURL(t, RoleInitiator) }
+
+func TestPetrelCertHashURLResponder(t *testing.T) { certHashURL(t, RoleResponder) }
+
+func certHashURL(t *testing.T, role string) {
+	s := Begin(t, "petrel-cert-hash-url", role)
+	topo := s.NewSiteToSite()
+	p := newCertPKI(s, cert.KeyECDSAP256, "")
+	sum := sha1.Sum(p.gwb.Cert.Raw)
+	name := hex.EncodeToString(sum[:])
+	base := "http://" + topo.LanA.String() + ":8080/"
+	web := s.NewProcessNode(topo.A, "web", "python3", "-m", "http.server", "8080", "--bind", topo.LanA.String(), "--directory", "{dir}/www")
+	writeFile(s, filepath.Join(web.Dir(), "www", name), p.gwb.Cert.Raw)
+	dut := p.newCertPetrel(s, topo, certSide{}, certSide{}, "hash_url: yes")
+	peer := s.NewStrongSwan(topo.B, "gwb", certSwanConf(topo, certSide{}, certSide{})+
+		"authorities {\n\tinter-b {\n\t\tcacert = inter-b.pem\n\t\tcert_uri_base = "+base+"\n\t}\n}\n")
+	peer.Charon = "hash_and_url = yes"
+	p.writeSwanCreds(s, peer)
+	s.StartNode(web)
+	s.StartNode(dut)
+	s.StartNode(peer)
+	if role == RoleInitiator {
+		s.Initiate(dut, "s2s-child", 20*time.Second)
+	} else {
+		s.Initiate(peer, "s2s-child", 20*time.Second)
+	}
+	s.RequirePing(topo.A, topo.LanA, topo.LanB, 10, 9, 50*time.Millisecond)
+	s.WaitEstablished(peer, "s2s", "s2s-child", 5*time.Second)
+	if !logContains(web, "GET /"+name) {
+		s.Fatalf("petrel did not fetch %s%s: strongSwan sent the full certificate", base, name)
+	}
+	if ses := certSession(s, dut); ses.RemoteCertSubject != "CN=gwb.example" {
+		s.Fatalf("petrel lists the peer certificate as %q", ses.RemoteCertSubject)
+	}
+	s.Logf("petrel fetched %s%s", base, name)
 }
