@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/petrel-vpn/petrel/cert"
@@ -264,4 +265,30 @@ type noFetcher struct{}
 
 func (noFetcher) Fetch(_ context.Context, req cert.Request) ([]byte, error) {
 	return nil, errors.New("config: no fetcher for " + req.URL)
+}
+
+// Same reports whether two loads of pubkey settings are equal: the same
+// settings and the same certificates (and so keys) and trust anchors. The
+// daemon's reload uses it, since the loaded objects hold caches that
+// reflect.DeepEqual cannot compare. Nil equals only nil.
+func (p *Pubkey) Same(o *Pubkey) bool {
+	if p == nil || o == nil {
+		return p == o
+	}
+	if p.CertURL != o.CertURL || p.RSAPSS != o.RSAPSS || p.Revocation != o.Revocation || p.HashURL != o.HashURL ||
+		!slices.Equal(p.EKUs, o.EKUs) || !slices.Equal(p.Methods, o.Methods) || !slices.Equal(p.Schemes, o.Schemes) ||
+		len(p.Credentials) != len(o.Credentials) || !sameCerts(p.Anchors, o.Anchors) {
+		return false
+	}
+	for i, c := range p.Credentials {
+		d := o.Credentials[i]
+		if !c.Cert.Equal(d.Cert) || !sameCerts(c.Chain, d.Chain) || c.HashURL != d.HashURL {
+			return false
+		}
+	}
+	return true
+}
+
+func sameCerts(a, b []*x509.Certificate) bool {
+	return slices.EqualFunc(a, b, func(x, y *x509.Certificate) bool { return x.Equal(y) })
 }

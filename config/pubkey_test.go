@@ -170,3 +170,31 @@ func TestPubkeyReload(t *testing.T) {
 		t.Fatal("reload kept the old certificate")
 	}
 }
+
+// TestPubkeyReloadUnchanged: loading the same files twice gives the same
+// pubkey settings (Pubkey.Same), so `petrel reload` leaves an unchanged
+// connection's SAs alone; new certificates make them differ.
+func TestPubkeyReloadUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	testPKIFiles(t, dir, time.Now(), "a.example.net")
+	f := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(f, []byte(pubkeyConfig("a.example.net", "b.example.net", "pubkey", "pubkey", "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func() *Connection {
+		cfg, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Connections[0]
+	}
+	a, b := load(), load()
+	if !a.Local.Pubkey.Same(b.Local.Pubkey) || !a.Remote.Pubkey.Same(b.Remote.Pubkey) {
+		t.Fatal("the same files loaded twice differ")
+	}
+	testPKIFiles(t, dir, time.Now(), "a.example.net")
+	c := load()
+	if a.Local.Pubkey.Same(c.Local.Pubkey) || a.Remote.Pubkey.Same(c.Remote.Pubkey) {
+		t.Fatal("new certificates and anchors compare equal")
+	}
+}

@@ -23,6 +23,12 @@ import (
 // lists the peers whose certificates the CRL revokes. pubkeyA and pubkeyB
 // choose which sides prove with a certificate (the others keep the PSK).
 func certPair(t *testing.T, pubkeyA, pubkeyB bool, revocation string, revoked ...string) (a, b *Node) {
+	a, b, _ = certPairFiles(t, pubkeyA, pubkeyB, revocation, revoked...)
+	return a, b
+}
+
+// certPairFiles is certPair that also returns a's configuration file.
+func certPairFiles(t *testing.T, pubkeyA, pubkeyB bool, revocation string, revoked ...string) (a, b *Node, fileA string) {
 	t.Helper()
 	dir := t.TempDir()
 	pa, pb, err := WriteLoopbackPair(dir, LoopbackOptions{})
@@ -115,7 +121,7 @@ func certPair(t *testing.T, pubkeyA, pubkeyB bool, revocation string, revoked ..
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(context.Background()) })
-	return a, b
+	return a, b, pa.File
 }
 
 // TestCertSessions: two nodes authenticate with certificates under an
@@ -181,5 +187,44 @@ func TestCertRevokedByCRL(t *testing.T) {
 	_, err := a.Up(ctx, "b")
 	if err == nil || !strings.Contains(err.Error(), "AUTHENTICATION_FAILED") {
 		t.Fatalf("Up: %v, want AUTHENTICATION_FAILED", err)
+	}
+}
+
+// TestCertReload: `petrel reload` with the same certificate files keeps
+// the connection (and its SA); new files for a's certificate and key make
+// it changed.
+func TestCertReload(t *testing.T) {
+	a, _, fileA := certPairFiles(t, true, true, "none")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.Up(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	reload := func() ReloadResult {
+		cfg, err := config.Load(fileA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Reload(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := reload(); len(res.Unchanged) != 1 || len(res.Changed) != 0 {
+		t.Fatalf("same files: %+v", res)
+	}
+	dir := filepath.Dir(fileA)
+	for _, f := range []string{".pem", ".key"} {
+		b, err := os.ReadFile(filepath.Join(dir, "b"+f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "a"+f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := reload(); len(res.Changed) != 1 || res.Changed[0] != "b" {
+		t.Fatalf("new certificate: %+v", res)
 	}
 }

@@ -295,7 +295,12 @@ func (n *Node) Reload(cfg *config.Config) (ReloadResult, error) {
 // sameConn compares two versions of a connection as the core and the node
 // use them (secrets included, file positions not).
 func sameConn(a, b *ike.Connection, ac, bc *config.Connection) bool {
-	if !reflect.DeepEqual(a, b) {
+	if !reflect.DeepEqual(withoutCertAuth(a), withoutCertAuth(b)) {
+		return false
+	}
+	// Certificate authenticators hold caches (x509.CertPool, CRLs) that
+	// DeepEqual cannot compare: compare what they were loaded from.
+	if !ac.Local.Pubkey.Same(bc.Local.Pubkey) || !ac.Remote.Pubkey.Same(bc.Remote.Pubkey) {
 		return false
 	}
 	if len(ac.Children) != len(bc.Children) {
@@ -307,4 +312,17 @@ func sameConn(a, b *ike.Connection, ac, bc *config.Connection) bool {
 		}
 	}
 	return true
+}
+
+// withoutCertAuth is c with certificate authentication left out (sameConn
+// compares it through config.Pubkey.Same).
+func withoutCertAuth(c *ike.Connection) ike.Connection {
+	out := *c
+	if _, ok := out.LocalAuth.(*ike.CertAuth); ok {
+		out.LocalAuth = nil
+	}
+	if _, ok := out.RemoteAuth.(*ike.CertVerifier); ok {
+		out.RemoteAuth = nil
+	}
+	return out
 }
