@@ -61,13 +61,17 @@ const DefaultCertTimeout = 5 * time.Second
 // is not revoked (cert.Remote.Verify).
 //
 // Fetching and the SA loop: the core is sans-I/O and one goroutine runs
-// an SA, so Verify must not wait on the network for long. CRLs, OCSP
-// responses and hash-and-URL certificates are cached by package cert (until
-// their nextUpdate), so most verifications do no I/O; a fetch that still
-// has to happen here — the first contact with a new CA, a new hash-and-URL
-// certificate — is bounded by Timeout. What happens
-// when the data does not come in time is the revocation policy's call
-// (cert.Lenient, cert.Strict, cert.IfURI).
+// an SA (in the daemon, one loop runs them all), so Verify should not wait
+// on the network. Package cert caches CRLs and OCSP responses until their
+// nextUpdate and hash-and-URL certificates by hash, and the daemon's
+// Fetcher (node) answers from memory what it fetched before and refreshes
+// it in the background, so a verification in steady state does no I/O. A
+// fetch that still has to happen here — the first contact with a CA, a new
+// hash-and-URL certificate — is bounded by Timeout; what happens when the
+// data does not come in time is the revocation policy's call (cert.Lenient,
+// cert.Strict, cert.IfURI). A verification that completes asynchronously
+// through an input event would remove even that wait; it needs the task
+// manager to hold an exchange open and is left for later.
 type CertVerifier struct {
 	Remote *cert.Remote
 	// Timeout bounds the fetches of one verification; 0 means

@@ -47,7 +47,7 @@ type Node struct {
 	ikeLog *slog.Logger
 	dpLog  *slog.Logger
 	keyLog ike.KeyLogger
-	fetch  cert.Fetcher // for configurations that name none
+	fetch  *certFetcher // for configurations that name none
 
 	ikeSocks []*net.UDPConn
 	bind     *dataplane.UDPBind
@@ -132,7 +132,7 @@ func New(opts Options) (*Node, error) {
 	d := opts.Config.Daemon
 	n := &Node{
 		log: log.With("subsystem", "net"), ikeLog: log.With("subsystem", "ike"), dpLog: log.With("subsystem", "dataplane"),
-		keyLog: opts.KeyLog, fetch: opts.Fetcher,
+		keyLog:  opts.KeyLog,
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
 		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
@@ -140,6 +140,11 @@ func New(opts Options) (*Node, error) {
 		hub: hub{subs: map[*subscriber]struct{}{}},
 	}
 	n.stats.failures = map[string]uint64{}
+	var next cert.Fetcher = &httpfetch.Fetcher{}
+	if opts.Fetcher != nil {
+		next = opts.Fetcher
+	}
+	n.fetch = newCertFetcher(next, certRefresh)
 	if len(n.listen) == 0 {
 		n.listen = config.DefaultListen
 	}
@@ -214,9 +219,6 @@ func startsAtBoot(c *config.Connection) bool {
 // peer's NAT-T port too; otherwise the peer's is 4500.
 func (n *Node) newGen(cfg *config.Config, now time.Time) (*gen, error) {
 	if cfg.Fetcher == nil {
-		if n.fetch == nil {
-			n.fetch = &httpfetch.Fetcher{}
-		}
 		cfg.Fetcher = n.fetch
 	}
 	if cfg.CertLog == nil {
@@ -364,6 +366,7 @@ func (n *Node) Close(ctx context.Context) error {
 func (n *Node) close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	defer n.fetch.Close()
 	_ = n.do(func(now time.Time) {
 		// No new SAs from here on: not from Initiate, not from a trap
 		// that the peers' last packets would spring.
