@@ -1,15 +1,12 @@
 package config
 
 import (
-	"context"
 	"crypto/x509"
-	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/petrel-vpn/petrel/cert"
-	"github.com/petrel-vpn/petrel/ike"
 	"github.com/petrel-vpn/petrel/wire"
 )
 
@@ -211,60 +208,6 @@ func (p *Pubkey) unreachable() (cert.UnreachablePolicy, bool) {
 		return 0, false
 	}
 	return cert.Lenient, true
-}
-
-// pubkeyAuth sets the certificate authenticator and verifier of a pubkey
-// connection: one credential store per connection holds the local
-// credential and the trust anchors (CERTREQ both ways, RFC 7296 §3.7).
-func (conn *Connection) pubkeyAuth(ic *ike.Connection) {
-	l, r := conn.Local.Pubkey, conn.Remote.Pubkey
-	if conn.Local.Method != "pubkey" {
-		l = nil
-	}
-	if conn.Remote.Method != "pubkey" {
-		r = nil
-	}
-	if l == nil && r == nil {
-		return
-	}
-	var creds []*cert.Credential
-	var anchors []*x509.Certificate
-	if l != nil {
-		creds = l.Credentials
-	}
-	if r != nil {
-		anchors = r.Anchors
-	}
-	store := cert.NewStore(creds, anchors)
-	if l != nil {
-		ic.LocalAuth = &ike.CertAuth{Local: &cert.Local{Store: store, RSAPSS: l.RSAPSS}}
-	}
-	if r == nil {
-		return
-	}
-	fetcher := conn.fetcher
-	if fetcher == nil {
-		fetcher = noFetcher{}
-	}
-	v := &cert.Validator{Store: store, EKUs: r.EKUs}
-	if pol, ok := r.unreachable(); ok {
-		v.Revocation = &cert.Revocation{Fetcher: fetcher, Policy: pol, Log: conn.certLog}
-	}
-	rem := &cert.Remote{Validator: v}
-	if r.Methods != nil || r.Schemes != nil {
-		rem.Policy = &cert.Policy{Methods: r.Methods, Schemes: r.Schemes}
-	}
-	if r.HashURL {
-		rem.HashURL = &cert.HashURLResolver{Fetcher: fetcher}
-	}
-	ic.RemoteAuth = &ike.CertVerifier{Remote: rem}
-}
-
-// noFetcher is the Fetcher of a configuration the daemon gave none.
-type noFetcher struct{}
-
-func (noFetcher) Fetch(_ context.Context, req cert.Request) ([]byte, error) {
-	return nil, errors.New("config: no fetcher for " + req.URL)
 }
 
 // Same reports whether two loads of pubkey settings are equal: the same
