@@ -103,12 +103,14 @@ func (p *certPKI) Fetch(_ context.Context, req cert.Request) ([]byte, error) {
 
 // certSide is one side's certificate setup.
 type certSide struct {
-	cred    *cert.Credential
-	anchors []*x509.Certificate
-	policy  *cert.Policy
-	ekus    []cert.EKU
-	revoke  *certPKI // checks revocation through this PKI's fetcher, strictly
-	hashURL *certPKI // resolves hash-and-URL through this PKI's fetcher
+	cred      *cert.Credential
+	anchors   []*x509.Certificate
+	policy    *cert.Policy
+	ekus      []cert.EKU
+	revoke    *certPKI // checks revocation through this PKI's fetcher
+	lenient   bool     // ... accepting certificates whose status is unreachable
+	revokeLog *slog.Logger
+	hashURL   *certPKI // resolves hash-and-URL through this PKI's fetcher
 }
 
 func (s certSide) local() *CertAuth {
@@ -118,8 +120,14 @@ func (s certSide) local() *CertAuth {
 func (s certSide) remote() *CertVerifier {
 	v := &cert.Validator{Store: cert.NewStore(nil, s.anchors), Now: func() time.Time { return t0 }, EKUs: s.ekus}
 	if s.revoke != nil {
-		v.Revocation = &cert.Revocation{Fetcher: s.revoke, Policy: cert.Strict, Now: v.Now,
-			Log: slog.New(slog.DiscardHandler)}
+		pol := cert.Strict
+		if s.lenient {
+			pol = cert.Lenient
+		}
+		v.Revocation = &cert.Revocation{Fetcher: s.revoke, Policy: pol, Now: v.Now, Log: s.revokeLog}
+		if v.Revocation.Log == nil {
+			v.Revocation.Log = slog.New(slog.DiscardHandler)
+		}
 	}
 	r := &cert.Remote{Validator: v, Policy: s.policy}
 	if s.hashURL != nil {

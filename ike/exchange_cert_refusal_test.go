@@ -1,7 +1,9 @@
 package ike
 
 import (
+	"bytes"
 	"crypto/x509"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -170,5 +172,31 @@ func TestCertNoCredential(t *testing.T) {
 	}
 	if n := linesWith(log, "cert: no certificate: no local certificate carries identity other.example.net"); n != 1 {
 		t.Errorf("responder log:\n%s", log)
+	}
+}
+
+// TestCertRevocationLenient: A's certificate names a CRL no one serves.
+// Under the lenient policy B accepts it and logs one warning; the strict
+// policy refuses it (TestCertRefusals, "revocation unreachable, strict").
+//
+//	A: HDR, SK{IDi, CERT(A: CRL http://ca.test/missing.crl), CERT, CERTREQ, AUTH, ...}  -->
+//	B: fetch fails, lenient               <--  HDR, SK{IDr, CERT, CERT, AUTH, ...}
+func TestCertRevocationLenient(t *testing.T) {
+	pki := newCertPKI(t, "test")
+	anchors := []*x509.Certificate{pki.root.Cert}
+	tm := gwTemplate("a.example.net")
+	tm.CRLURLs = []string{"http://ca.test/missing.crl"}
+	a := certSide{cred: pki.leaf(t, tm, cert.KeyECDSAP256), anchors: anchors}
+	var warn bytes.Buffer
+	b := certSide{cred: pki.leaf(t, gwTemplate("b.example.net"), cert.KeyECDSAP256), anchors: anchors,
+		revoke: pki, lenient: true, revokeLog: slog.New(slog.NewTextHandler(&warn, nil))}
+	ca, cb := certConns(a, b)
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	_, aout, bout := p.establish("gw")
+	if len(events(bout, EventIKEUp)) != 1 || len(events(aout, EventIKEUp)) != 1 {
+		t.Fatalf("A %+v, B %+v", aout.Events, bout.Events)
+	}
+	if n := linesWith(&warn, "level=WARN"); n < 1 || !strings.Contains(warn.String(), "CN=a.example.net") {
+		t.Errorf("want a warning about A's certificate:\n%s", warn.String())
 	}
 }

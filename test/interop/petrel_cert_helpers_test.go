@@ -105,7 +105,7 @@ func (p *certPKI) crl() []byte {
 	return der
 }
 
-func writeFile(s *Scenario, path string, b []byte) {
+func certWriteFile(s *Scenario, path string, b []byte) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		s.Fatalf("%v", err)
 	}
@@ -125,14 +125,14 @@ const certPSK = "cert-interop-psk-0123456789abcdef"
 // intermediate charon sends) into charon's swanctl folders.
 func (p *certPKI) writeSwanCreds(s *Scenario, sw *StrongSwan) {
 	d := filepath.Join(sw.dir, "swanctl")
-	writeFile(s, filepath.Join(d, "x509", "gwb.pem"), cert.MarshalCertificatePEM(p.gwb.Cert))
-	writeFile(s, filepath.Join(d, "x509ca", "root.pem"), cert.MarshalCertificatePEM(p.root.Cert))
-	writeFile(s, filepath.Join(d, "x509ca", "inter-b.pem"), cert.MarshalCertificatePEM(p.interB.Cert))
+	certWriteFile(s, filepath.Join(d, "x509", "gwb.pem"), cert.MarshalCertificatePEM(p.gwb.Cert))
+	certWriteFile(s, filepath.Join(d, "x509ca", "root.pem"), cert.MarshalCertificatePEM(p.root.Cert))
+	certWriteFile(s, filepath.Join(d, "x509ca", "inter-b.pem"), cert.MarshalCertificatePEM(p.interB.Cert))
 	key, err := cert.MarshalPrivateKeyPEM(p.gwb.Key)
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
-	writeFile(s, filepath.Join(d, "private", "gwb.key"), key)
+	certWriteFile(s, filepath.Join(d, "private", "gwb.key"), key)
 }
 
 // certSwanConf is gwb's swanctl.conf: local and remote each pubkey or psk.
@@ -167,13 +167,13 @@ func (p *certPKI) newCertPetrel(s *Scenario, t *SiteToSite, local, remote certSi
 	n.ConfigName = "petrel.yaml"
 	dir := n.Dir()
 	chain := append(cert.MarshalCertificatePEM(p.gwa.Cert), cert.MarshalCertificatePEM(p.interA.Cert)...)
-	writeFile(s, filepath.Join(dir, "gwa.pem"), chain)
+	certWriteFile(s, filepath.Join(dir, "gwa.pem"), chain)
 	key, err := cert.MarshalPrivateKeyPEM(p.gwa.Key)
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
-	writeFile(s, filepath.Join(dir, "gwa.key"), key)
-	writeFile(s, filepath.Join(dir, "root.pem"), cert.MarshalCertificatePEM(p.root.Cert))
+	certWriteFile(s, filepath.Join(dir, "gwa.key"), key)
+	certWriteFile(s, filepath.Join(dir, "root.pem"), cert.MarshalCertificatePEM(p.root.Cert))
 	sock := filepath.Join(dir, "petrel.sock")
 	localAuth := "      auth: pubkey\n      certs: gwa.pem\n      key: gwa.key\n"
 	if local.PSK {
@@ -268,8 +268,8 @@ func certSession(s *Scenario, n *ProcessNode) node.Session {
 	return ss[0]
 }
 
-// logContains reports whether a node's log holds want.
-func logContains(n Node, want string) bool {
+// certLogContains reports whether a node's log holds want.
+func certLogContains(n Node, want string) bool {
 	for _, l := range n.Logs() {
 		if b, err := os.ReadFile(l); err == nil && strings.Contains(string(b), want) {
 			return true

@@ -106,7 +106,7 @@ func TestPetrelCertCRLRevoked(t *testing.T) {
 	p := newCertPKI(s, cert.KeyECDSAP256, "http://"+topo.LanA.String()+":8080/inter-b.crl")
 	p.revoked = append(p.revoked, p.gwb.Cert.SerialNumber)
 	web := s.NewProcessNode(topo.A, "crl", "python3", "-m", "http.server", "8080", "--bind", topo.LanA.String(), "--directory", "{dir}/www")
-	writeFile(s, filepath.Join(web.Dir(), "www", "inter-b.crl"), p.crl())
+	certWriteFile(s, filepath.Join(web.Dir(), "www", "inter-b.crl"), p.crl())
 	dut := p.newCertPetrel(s, topo, certSide{}, certSide{}, "revocation: strict")
 	peer := s.NewStrongSwan(topo.B, "gwb", certSwanConf(topo, certSide{}, certSide{}))
 	p.writeSwanCreds(s, peer)
@@ -119,7 +119,7 @@ func TestPetrelCertCRLRevoked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "AUTHENTICATION_FAILED") {
 		s.Fatalf("petrel up: %v, want AUTHENTICATION_FAILED", err)
 	}
-	if !logContains(dut, "cert: revoked (CRL)") {
+	if !certLogContains(dut, "cert: revoked (CRL)") {
 		s.Fatalf("petrel's log lacks the CRL refusal")
 	}
 	s.Logf("petrel refused the revoked certificate: %v", err)
@@ -148,7 +148,7 @@ func certHashURL(t *testing.T, role string) {
 	name := hex.EncodeToString(sum[:])
 	base := "http://" + topo.LanA.String() + ":8080/"
 	web := s.NewProcessNode(topo.A, "web", "python3", "-m", "http.server", "8080", "--bind", topo.LanA.String(), "--directory", "{dir}/www")
-	writeFile(s, filepath.Join(web.Dir(), "www", name), p.gwb.Cert.Raw)
+	certWriteFile(s, filepath.Join(web.Dir(), "www", name), p.gwb.Cert.Raw)
 	dut := p.newCertPetrel(s, topo, certSide{}, certSide{}, "hash_url: yes")
 	peer := s.NewStrongSwan(topo.B, "gwb", certSwanConf(topo, certSide{}, certSide{})+
 		"authorities {\n\tinter-b {\n\t\tcacert = inter-b.pem\n\t\tcert_uri_base = "+base+"\n\t}\n}\n")
@@ -164,7 +164,7 @@ func certHashURL(t *testing.T, role string) {
 	}
 	s.RequirePing(topo.A, topo.LanA, topo.LanB, 10, 9, 50*time.Millisecond)
 	s.WaitEstablished(peer, "s2s", "s2s-child", 5*time.Second)
-	if !logContains(web, "GET /"+name) {
+	if !certLogContains(web, "GET /"+name) {
 		s.Fatalf("petrel did not fetch %s%s: strongSwan sent the full certificate", base, name)
 	}
 	if ses := certSession(s, dut); ses.RemoteCertSubject != "CN=gwb.example" {
