@@ -28,6 +28,12 @@ type petrelS2S struct {
 // startPetrelS2S builds the topology and starts both daemons; tweak may
 // change either connection and strongSwan's charon settings before start.
 func startPetrelS2S(t *testing.T, name, role string, tweak func(x *petrelS2S)) *petrelS2S {
+	return startPetrelS2SDaemon(t, name, role, petrelDaemon{CookieThreshold: -1}, tweak)
+}
+
+// startPetrelS2SDaemon is startPetrelS2S with petrel's daemon settings;
+// Listen is set to gwa's address.
+func startPetrelS2SDaemon(t *testing.T, name, role string, d petrelDaemon, tweak func(x *petrelS2S)) *petrelS2S {
 	s := Begin(t, "petrel-"+name+"-"+role, role)
 	x := &petrelS2S{s: s, topo: s.NewSiteToSite()}
 	x.ca, x.cb = siteToSiteConns(x.topo)
@@ -36,7 +42,8 @@ func startPetrelS2S(t *testing.T, name, role string, tweak func(x *petrelS2S)) *
 		tweak(x)
 	}
 	x.peer.Swanctl = SwanctlConf(x.cb)
-	x.dut = s.NewPetrel(x.topo.A, "gwa", PetrelConf(petrelDaemon{Listen: x.topo.AddrA.String(), CookieThreshold: -1}, x.ca), x.ca)
+	d.Listen = x.topo.AddrA.String()
+	x.dut = s.NewPetrel(x.topo.A, "gwa", PetrelConf(d, x.ca), x.ca)
 	s.StartNode(x.dut)
 	s.StartNode(x.peer)
 	x.capture = s.StartCapture(x.topo.B, "eth0", "link")
