@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +197,41 @@ func TestPubkeyReloadUnchanged(t *testing.T) {
 	c := load()
 	if a.Local.Pubkey.Same(c.Local.Pubkey) || a.Remote.Pubkey.Same(c.Remote.Pubkey) {
 		t.Fatal("new certificates and anchors compare equal")
+	}
+}
+
+// TestPubkeyPolicy: accepted methods, schemes, EKUs, revocation and
+// hash-and-URL reach the core's verifier.
+func TestPubkeyPolicy(t *testing.T) {
+	dir := t.TempDir()
+	testPKIFiles(t, dir, time.Now(), "a.example.net")
+	text := strings.Replace(pubkeyConfig("a.example.net", "b.example.net", "pubkey", "pubkey", ""),
+		"      revocation: none\n", "      revocation: strict\n      methods: [digital_signature, ecdsa384]\n"+
+			"      signatures: ECDSA-SHA384, rsa-pss-sha256\n      hash_url: yes\n", 1)
+	text = strings.Replace(text, "      key: a.example.net.key\n", "      key: a.example.net.key\n      cert_url: http://certs.example.net/a.der\n      rsa_pss: yes\n", 1)
+	f := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns, err := cfg.IKEConnections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	la := conns[0].LocalAuth.(*ike.CertAuth)
+	if !la.Local.RSAPSS || la.Local.Store.Credentials()[0].HashURL != "http://certs.example.net/a.der" || len(la.Local.Store.Credentials()[0].Chain) != 1 {
+		t.Errorf("local: %+v", la.Local)
+	}
+	r := conns[0].RemoteAuth.(*ike.CertVerifier).Remote
+	if r.Policy == nil || !reflect.DeepEqual(r.Policy.Methods, []wire.AuthMethod{wire.AuthDigitalSignature, wire.AuthECDSA384}) ||
+		!reflect.DeepEqual(r.Policy.Schemes, []cert.Scheme{cert.SchemeECDSASHA384, cert.SchemeRSAPSSSHA256}) {
+		t.Errorf("policy %+v", r.Policy)
+	}
+	if r.Validator.Revocation == nil || r.Validator.Revocation.Policy != cert.Strict || r.HashURL == nil ||
+		!reflect.DeepEqual(r.Validator.EKUs, []cert.EKU{cert.EKUServerAuth, cert.EKUIPsecIKE}) {
+		t.Errorf("validator %+v, hash-and-URL %v", r.Validator, r.HashURL != nil)
 	}
 }

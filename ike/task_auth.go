@@ -121,7 +121,11 @@ func (a *auth) localFailed(sa *SA, err error) error {
 	if sa.initiator {
 		return err
 	}
-	return notifyErr(wire.AUTHENTICATION_FAILED, "cannot authenticate as "+sa.localID().String()+": "+err.Error())
+	me := "our identity"
+	if !sa.conn.LocalID.IsAny() {
+		me = sa.conn.LocalID.String()
+	}
+	return notifyErr(wire.AUTHENTICATION_FAILED, "cannot authenticate as "+me+": "+err.Error())
 }
 
 // recordCertReqs keeps what the peer said about certificates.
