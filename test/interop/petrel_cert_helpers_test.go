@@ -116,7 +116,8 @@ func certWriteFile(s *Scenario, path string, b []byte) {
 
 // certSide says how one gateway authenticates itself.
 type certSide struct {
-	PSK bool // PSK rather than its certificate
+	PSK    bool // PSK rather than its certificate
+	RSAPSS bool // sign with RSASSA-PSS (petrel rsa_pss, charon rsa_pss)
 }
 
 const certPSK = "cert-interop-psk-0123456789abcdef"
@@ -178,6 +179,8 @@ func (p *certPKI) newCertPetrel(s *Scenario, t *SiteToSite, local, remote certSi
 	localAuth := "      auth: pubkey\n      certs: gwa.pem\n      key: gwa.key\n"
 	if local.PSK {
 		localAuth = "      auth: psk\n"
+	} else if local.RSAPSS {
+		localAuth += "      rsa_pss: yes\n"
 	}
 	remoteAuth := "      auth: pubkey\n      cacerts: root.pem\n"
 	for _, l := range remoteExtra {

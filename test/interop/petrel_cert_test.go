@@ -30,6 +30,9 @@ func certScenario(t *testing.T, name, role string, kt cert.KeyType, petrel, swan
 	p := newCertPKI(s, kt, "")
 	dut := p.newCertPetrel(s, topo, petrel, swan)
 	peer := s.NewStrongSwan(topo.B, "gwb", certSwanConf(topo, swan, petrel))
+	if swan.RSAPSS {
+		peer.Charon = "rsa_pss = yes"
+	}
 	p.writeSwanCreds(s, peer)
 	s.StartNode(dut)
 	s.StartNode(peer)
@@ -42,6 +45,12 @@ func certScenario(t *testing.T, name, role string, kt cert.KeyType, petrel, swan
 	s.WaitEstablished(peer, "s2s", "s2s-child", 5*time.Second)
 	ses := certSession(s, dut)
 	wantRemote, wantLocal := "pubkey DIGITAL_SIGNATURE/", "pubkey DIGITAL_SIGNATURE/"
+	if petrel.RSAPSS {
+		wantLocal += "RSA-PSS"
+	}
+	if swan.RSAPSS {
+		wantRemote += "RSA-PSS"
+	}
 	if swan.PSK {
 		wantRemote = "psk"
 	}
@@ -71,6 +80,15 @@ func TestPetrelCertRSAInitiator(t *testing.T) {
 
 func TestPetrelCertRSAResponder(t *testing.T) {
 	certScenario(t, "petrel-cert-rsa", RoleResponder, cert.KeyRSA2048, certSide{}, certSide{})
+}
+
+// RSASSA-PSS under RFC 7427 both ways (petrel rsa_pss, charon rsa_pss).
+func TestPetrelCertRSAPSSInitiator(t *testing.T) {
+	certScenario(t, "petrel-cert-rsa-pss", RoleInitiator, cert.KeyRSA2048, certSide{RSAPSS: true}, certSide{RSAPSS: true})
+}
+
+func TestPetrelCertRSAPSSResponder(t *testing.T) {
+	certScenario(t, "petrel-cert-rsa-pss", RoleResponder, cert.KeyRSA2048, certSide{RSAPSS: true}, certSide{RSAPSS: true})
 }
 
 // Asymmetric: petrel proves with the PSK and strongSwan with its
@@ -171,4 +189,13 @@ func certHashURL(t *testing.T, role string) {
 		s.Fatalf("petrel lists the peer certificate as %q", ses.RemoteCertSubject)
 	}
 	s.Logf("petrel fetched %s%s", base, name)
+}
+
+// Ed25519 certificates (RFC 8420: method 14 with the Identity hash).
+func TestPetrelCertEd25519Initiator(t *testing.T) {
+	certScenario(t, "petrel-cert-ed25519", RoleInitiator, cert.KeyEd25519, certSide{}, certSide{})
+}
+
+func TestPetrelCertEd25519Responder(t *testing.T) {
+	certScenario(t, "petrel-cert-ed25519", RoleResponder, cert.KeyEd25519, certSide{}, certSide{})
 }
