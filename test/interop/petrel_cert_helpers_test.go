@@ -118,6 +118,9 @@ func certWriteFile(s *Scenario, path string, b []byte) {
 type certSide struct {
 	PSK    bool // PSK rather than its certificate
 	RSAPSS bool // sign with RSASSA-PSS (petrel rsa_pss, charon rsa_pss)
+	// Classic: charon without RFC 7427 (signature_authentication = no):
+	// no SIGNATURE_HASH_ALGORITHMS, AUTH methods 1 and 9/10/11.
+	Classic bool
 }
 
 const certPSK = "cert-interop-psk-0123456789abcdef"

@@ -33,6 +33,9 @@ func certScenario(t *testing.T, name, role string, kt cert.KeyType, petrel, swan
 	if swan.RSAPSS {
 		peer.Charon = "rsa_pss = yes"
 	}
+	if swan.Classic {
+		peer.Charon = "signature_authentication = no"
+	}
 	p.writeSwanCreds(s, peer)
 	s.StartNode(dut)
 	s.StartNode(peer)
@@ -50,6 +53,9 @@ func certScenario(t *testing.T, name, role string, kt cert.KeyType, petrel, swan
 	}
 	if swan.RSAPSS {
 		wantRemote += "RSA-PSS"
+	}
+	if swan.Classic {
+		wantLocal, wantRemote = "pubkey ECDSA_SHA256_P256", "pubkey ECDSA_SHA256_P256"
 	}
 	if swan.PSK {
 		wantRemote = "psk"
@@ -89,6 +95,16 @@ func TestPetrelCertRSAPSSInitiator(t *testing.T) {
 
 func TestPetrelCertRSAPSSResponder(t *testing.T) {
 	certScenario(t, "petrel-cert-rsa-pss", RoleResponder, cert.KeyRSA2048, certSide{RSAPSS: true}, certSide{RSAPSS: true})
+}
+
+// A strongSwan without RFC 7427 sends no SIGNATURE_HASH_ALGORITHMS; petrel
+// signs with the classic ECDSA method 9 (RFC 4754) and accepts charon's.
+func TestPetrelCertClassicInitiator(t *testing.T) {
+	certScenario(t, "petrel-cert-classic-ecdsa", RoleInitiator, cert.KeyECDSAP256, certSide{}, certSide{Classic: true})
+}
+
+func TestPetrelCertClassicResponder(t *testing.T) {
+	certScenario(t, "petrel-cert-classic-ecdsa", RoleResponder, cert.KeyECDSAP256, certSide{}, certSide{Classic: true})
 }
 
 // Asymmetric: petrel proves with the PSK and strongSwan with its
