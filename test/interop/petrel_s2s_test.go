@@ -2,6 +2,7 @@ package interop
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,10 @@ func TestPetrelThirdProposal(t *testing.T) {
 			if peer.EncrKeyLen != 256 {
 				x.s.Fatalf("strongSwan lists a %d-bit key, want 256", peer.EncrKeyLen)
 			}
+			if x.s.Role == RoleInitiator { // petrel offered three of each: strongSwan's log lists what it received
+				requireReceivedProposals(x.s, x.peer, "IKE:", 3)
+				requireReceivedProposals(x.s, x.peer, "ESP:", 3)
+			}
 			r := x.check()
 			requireExchanges(x.s, r, 34, 35)
 			if inits, _ := ikeInitCounts(r, 0); inits != 1 {
@@ -242,5 +247,58 @@ func petrelIperf3(s *Scenario, client *Netns, src netip.Addr, server *Netns, dst
 			return ir, err
 		}
 		s.Logf("iperf3 %s -> %s ended after %.0f ms with nothing counted; running it again", src, dst, float64(took.Milliseconds()))
+	}
+}
+
+// requireReceivedProposals fails unless charon's log has a "received
+// proposals:" line with n proposals of the given kind ("IKE:" or "ESP:").
+func requireReceivedProposals(s *Scenario, w *StrongSwan, kind string, n int) {
+	s.t.Helper()
+	data, err := os.ReadFile(w.Logs()[0])
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	var seen []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if _, props, ok := strings.Cut(l, "received proposals: "); ok && strings.HasPrefix(props, kind) {
+			if strings.Count(props, kind) == n {
+				return
+			}
+			seen = append(seen, props)
+		}
+	}
+	s.Fatalf("strongSwan did not receive %d %s proposals; it received %q", n, kind, seen)
+}
+
+// Fragments (RFC 7383) from strongSwan to petrel: with fragment_size 180,
+// charon splits its IKE_AUTH message into SKF fragments; petrel must
+// reassemble them (petrel's own messages stay whole: its fragment size is
+// not configurable and PSK messages are small).
+func TestPetrelReceivesFragments(t *testing.T) {
+	for _, role := range petrelRoles {
+		t.Run(role, func(t *testing.T) {
+			x := startPetrelS2S(t, "receives-fragments", role, func(x *petrelS2S) {
+				x.cb.Extra = []string{"fragmentation = force"}
+				x.peer.Charon = "fragment_size = 180"
+			})
+			x.up(20 * time.Second)
+			x.s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 10, 9, 50*time.Millisecond)
+			r := x.check()
+			requireExchanges(x.s, r, 34, 35)
+			from := x.topo.AddrB.String() + ":"
+			var frags int
+			for _, m := range r.IKE {
+				if m.Exchange == 35 && strings.HasPrefix(m.Src, from) && containsInt(m.Payloads, 53) {
+					if !m.Decrypted {
+						x.s.Fatalf("frame %d: SKF fragment not decrypted", m.Frame)
+					}
+					frags++
+				}
+			}
+			if frags < 2 {
+				x.s.Fatalf("capture: %d SKF fragments from strongSwan in IKE_AUTH, want several", frags)
+			}
+			x.s.Logf("petrel reassembled strongSwan's IKE_AUTH from %d SKF fragments", frags)
+		})
 	}
 }
