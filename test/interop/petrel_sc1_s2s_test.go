@@ -269,36 +269,3 @@ func requireReceivedProposals(s *Scenario, w *StrongSwan, kind string, n int) {
 	}
 	s.Fatalf("strongSwan did not receive %d %s proposals; it received %q", n, kind, seen)
 }
-
-// Fragments (RFC 7383) from strongSwan to petrel: with fragment_size 180,
-// charon splits its IKE_AUTH message into SKF fragments; petrel must
-// reassemble them (petrel's own messages stay whole: its fragment size is
-// not configurable and PSK messages are small).
-func TestPetrelReceivesFragments(t *testing.T) {
-	for _, role := range petrelRoles {
-		t.Run(role, func(t *testing.T) {
-			x := startPetrelS2S(t, "receives-fragments", role, func(x *petrelS2S) {
-				x.cb.Extra = []string{"fragmentation = force"}
-				x.peer.Charon = "fragment_size = 180"
-			})
-			x.up(20 * time.Second)
-			x.s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 10, 9, 50*time.Millisecond)
-			r := x.check()
-			requireExchanges(x.s, r, 34, 35)
-			from := x.topo.AddrB.String() + ":"
-			var frags int
-			for _, m := range r.IKE {
-				if m.Exchange == 35 && strings.HasPrefix(m.Src, from) && containsInt(m.Payloads, 53) {
-					if !m.Decrypted {
-						x.s.Fatalf("frame %d: SKF fragment not decrypted", m.Frame)
-					}
-					frags++
-				}
-			}
-			if frags < 2 {
-				x.s.Fatalf("capture: %d SKF fragments from strongSwan in IKE_AUTH, want several", frags)
-			}
-			x.s.Logf("petrel reassembled strongSwan's IKE_AUTH from %d SKF fragments", frags)
-		})
-	}
-}
