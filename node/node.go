@@ -51,7 +51,11 @@ type Node struct {
 
 	ikeSocks []*net.UDPConn
 	bind     *dataplane.UDPBind
-	dp       *dataplane.Userspace
+	dp       dataplane.DataPlane
+	us       *dataplane.Userspace // dp when userspace, else nil
+	xfrm     xfrmIfaces           // dp when XFRM, else nil
+	kind     dataplane.Kind       // the backend that runs (backend.go)
+	drainWG  sync.WaitGroup       // bind readers under XFRM
 	ikePort  uint16
 	nattPort uint16
 	listen   []netip.Addr
@@ -70,7 +74,9 @@ type Node struct {
 	reqIDs    map[string]uint32 // "conn/child" -> ReqID
 	reqConn   map[uint32]string // ReqID -> connection
 	policies  map[polKey]*policyRef
-	traps     map[string][]polKey // "conn/child" -> trap policies held
+	traps     map[string][]polKey  // "conn/child" -> trap policies held
+	routes    map[string]*routeDev // "conn/child" -> route-based device
+	nextIfID  uint32
 	nextIndex int
 	closing   bool
 	// retiredEP holds the counters of generations pruned after a reload,
@@ -136,7 +142,7 @@ func New(opts Options) (*Node, error) {
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
 		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
-		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, children: map[uint32]*installed{},
+		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, routes: map[string]*routeDev{}, children: map[uint32]*installed{},
 		hub: hub{subs: map[*subscriber]struct{}{}},
 	}
 	n.stats.failures = map[string]uint64{}
@@ -166,21 +172,17 @@ func New(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: NAT-T socket: %w", err)
 	}
 	n.bind = bind
-	var espBind dataplane.Bind = bind
-	if !opts.NoRawESP {
-		// Plain ESP (IP protocol 50) for peers without NAT; needs
-		// CAP_NET_RAW, without which only UDP-encapsulated SAs carry
-		// traffic.
-		if raw, err := dataplane.NewRawBind(); err == nil {
-			espBind = &dataplane.MultiBind{UDP: bind, Raw: raw}
-		} else {
-			n.dpLog.Info("node: no raw ESP sockets (need CAP_NET_RAW): only ESP in UDP carries traffic", "err", err)
-		}
+	kind, err := n.chooseBackend(d.Dataplane)
+	if err == nil {
+		err = n.openDataPlane(kind, opts.NoRawESP)
 	}
-	n.dp = dataplane.NewUserspace(espBind, dataplane.Options{Logger: n.dpLog, OnEvent: n.onDataPlaneEvent})
+	if err != nil {
+		n.closeSockets()
+		return nil, err
+	}
 	g, err := n.newGen(opts.Config, time.Now())
 	if err != nil {
-		n.dp.Close()
+		n.closeDataPlane()
 		n.closeSockets()
 		return nil, err
 	}
@@ -268,13 +270,17 @@ func (n *Node) IKEAddrs() []netip.AddrPort {
 	return out
 }
 
-// DataPlane is the node's data plane (for counters and attaching devices).
-func (n *Node) DataPlane() *dataplane.Userspace { return n.dp }
+// DataPlane is the node's userspace data plane (for counters and attaching
+// devices); nil when the kernel's XFRM runs ESP (Backend says which).
+func (n *Node) DataPlane() *dataplane.Userspace { return n.us }
 
 // AttachNetstack gives the protected side a gVisor netstack owning addrs
 // (no root needed): dial and listen through ESP with the returned Net.
 func (n *Node) AttachNetstack(addrs []netip.Addr, mtu int) (*netstack.Net, error) {
-	return n.dp.AttachNetstack(addrs, mtu, 0)
+	if n.us == nil {
+		return nil, fmt.Errorf("node: %w: netstack needs the userspace data plane, not %s", dataplane.ErrNotSupport, n.Backend())
+	}
+	return n.us.AttachNetstack(addrs, mtu, 0)
 }
 
 // do runs f on the loop and waits for it; it reports errClosed if the node
@@ -404,7 +410,7 @@ func (n *Node) close(ctx context.Context) error {
 		n.flush(now)
 	}
 	n.hub.closeAll()
-	return n.dp.Close()
+	return n.closeDataPlane()
 }
 
 func (n *Node) liveSAs() int {

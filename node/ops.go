@@ -39,15 +39,22 @@ func toSelectors(ts []ike.TrafficSelector) []dataplane.Selector {
 }
 
 // install adds the inbound SA, then the outbound one, then one Protect
-// policy per pair of local and remote selectors (RFC 4301 §4.4.1).
+// policy per pair of local and remote selectors (RFC 4301 §4.4.1); a
+// route-based child's SAs get its device's if_id instead of policies.
 func (n *Node) install(now time.Time, op *ike.ChildOp) error {
-	reqID := n.reqIDFor(n.connOf(op), op.Name)
+	conn := n.connOf(op)
+	reqID := n.reqIDFor(conn, op.Name)
 	mode := esp.Tunnel
 	if op.Mode == ike.ModeTransport {
 		mode = esp.Transport
 	}
 	lts, rts := toSelectors(op.LocalTS), toSelectors(op.RemoteTS)
-	in := dataplane.SA{Dir: dataplane.In, SPI: op.InSPI, ReqID: reqID, Mode: mode, Local: op.Local, Remote: op.Remote,
+	var ifID uint32
+	rd := n.routeChild(conn, op.Name)
+	if rd != nil {
+		ifID = rd.ifID
+	}
+	in := dataplane.SA{Dir: dataplane.In, SPI: op.InSPI, ReqID: reqID, IfID: ifID, Mode: mode, Local: op.Local, Remote: op.Remote,
 		Encap: op.UDPEncap, Encr: op.Encr, EncrKey: op.EncrIn, Integ: op.Integ, IntegKey: op.IntegIn, ESN: op.ESN,
 		LocalTS: lts, RemoteTS: rts}
 	out := in
@@ -61,7 +68,9 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 	}
 	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
 	n.children[op.InSPI] = c
-	c.policies = n.holdPolicies(reqID, lts, rts)
+	if rd == nil { // route-based: the device's if_id replaces policies
+		c.policies = n.holdPolicies(reqID, lts, rts)
+	}
 	return nil
 }
 

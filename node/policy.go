@@ -88,14 +88,17 @@ func (n *Node) releasePolicies(keys []polKey) {
 }
 
 // applyTraps installs the policies of children whose start_action is trap
-// in the current configuration and releases those no longer trapped.
+// in the current configuration and releases those no longer trapped; it
+// first brings the route-based devices in line (route.go). Route-based
+// children have no policies, so no trap either.
 func (n *Node) applyTraps() {
+	n.applyRoutes()
 	want := map[string]bool{}
 	g := n.current()
 	for name, cc := range g.cfg {
 		c := g.conns[name]
 		for i, ch := range cc.Children {
-			if ch.StartAction != "trap" || i >= len(c.Children) {
+			if ch.StartAction != "trap" || ch.Interface != "" || i >= len(c.Children) {
 				continue
 			}
 			k := name + "/" + ch.Name

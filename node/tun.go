@@ -14,12 +14,29 @@ import (
 // it to the data plane (policy-based: packets pick their SA by policy),
 // brings it up and routes every configured child's remote selectors that
 // are prefixes through it, so that the protected hosts' traffic reaches it.
+// Route-based children (route.go) have their own devices and are not
+// routed here; under the XFRM backend no TUN is needed and none is made.
+// policyTUN is the policy-based TUN's name when the one asked for is taken.
+const policyTUN = "petrel0"
+
 func (n *Node) AttachTUN(name string, mtu int) error {
+	if n.us == nil {
+		n.dpLog.Info("node: no TUN device: the kernel's XFRM protects policy-based traffic", "backend", n.Backend())
+		return nil
+	}
+	var taken bool
+	_ = n.do(func(time.Time) { taken = n.isRouteIface(name) })
+	if taken {
+		// The daemon names its policy-based TUN after the first child
+		// with an interface; that one is the child's own device now.
+		n.dpLog.Info("node: TUN name belongs to a route-based child; policy-based TUN is "+policyTUN, "dev", name)
+		name = policyTUN
+	}
 	dev, err := dataplane.NewTUN(name, mtu)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	if err := n.dp.AttachDevice(dev, 0); err != nil {
+	if err := n.us.AttachDevice(dev, 0); err != nil {
 		dev.Close()
 		return fmt.Errorf("node: %w", err)
 	}
@@ -32,8 +49,11 @@ func (n *Node) AttachTUN(name string, mtu int) error {
 	}
 	var routes []string
 	_ = n.do(func(time.Time) {
-		for _, c := range n.current().conns {
+		for cname, c := range n.current().conns {
 			for _, ch := range c.Children {
+				if n.routeChild(cname, ch.Name) != nil {
+					continue // routed by the admin into its own device
+				}
 				for _, t := range ch.RemoteTS {
 					if s := tsString(t); t.Proto == 0 && t.StartPort == 0 && t.EndPort == 0xffff {
 						routes = append(routes, s)
