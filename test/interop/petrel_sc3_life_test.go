@@ -174,3 +174,51 @@ func TestPetrelReceivesFragments(t *testing.T) {
 		})
 	}
 }
+
+// Child SA delete (RFC 7296 §1.4.1) by strongSwan: petrel must close the
+// pair and answer with a Delete for its own inbound SPI, keeping the IKE
+// SA, which strongSwan keeps too. Not covered: a new Child SA on that IKE
+// SA (petrel answers CREATE_CHILD_SA with NO_ADDITIONAL_SAS for now) and a
+// Child SA delete started by petrel (its CLI deletes whole IKE SAs).
+func TestPetrelChildDeleteByStrongSwan(t *testing.T) {
+	for _, role := range petrelRoles {
+		t.Run(role, func(t *testing.T) {
+			x := startPetrelS2S(t, "child-delete-by-strongswan", role, nil)
+			s := x.s
+			dut0, _ := x.up(20 * time.Second)
+			s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 5, 5, 50*time.Millisecond)
+			if out, err := x.peer.RunSwanctl(s.ctx(20*time.Second), "--terminate", "--child", x.cb.ChildName(), "--timeout", "10"); err != nil {
+				s.Fatalf("swanctl --terminate --child: %v: %s", err, out)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				sas, err := x.dut.ListSAs(s.ctx(10 * time.Second))
+				if err == nil && len(sas) == 1 && sas[0].SPIi == dut0.SPIi && len(sas[0].Children) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					s.Fatalf("petrel does not list IKE SA %s_i without Child SAs 5 s after the delete: %v %s", dut0.SPIi, err, describeSAs(sas))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			sas, _ := x.peer.ListSAs(s.ctx(10 * time.Second))
+			if len(sas) != 1 || sas[0].SPIi != dut0.SPIi || sas[0].State != "ESTABLISHED" {
+				s.Fatalf("strongSwan lost the IKE SA with the Child SA: %s", describeSAs(sas))
+			}
+			r := x.check()
+			var reqD, respD int
+			from := x.topo.AddrB.String() + ":4500"
+			for _, m := range r.IKE {
+				switch {
+				case m.Exchange == 37 && !m.Response && m.Src == from && containsInt(m.Payloads, 42):
+					reqD++
+				case m.Exchange == 37 && m.Response && m.Dst == from && containsInt(m.Payloads, 42):
+					respD++
+				}
+			}
+			if reqD != 1 || respD != 1 {
+				s.Fatalf("capture: %d Delete requests from strongSwan, %d answers with petrel's Delete; want 1 and 1", reqD, respD)
+			}
+		})
+	}
+}
