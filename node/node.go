@@ -118,6 +118,7 @@ type installed struct {
 	name          string
 	reqID         uint32
 	inSPI, outSPI uint32
+	ifID          uint32 // route-based: the device's if_id; 0: policies
 	policies      []polKey
 	at            time.Time
 }

@@ -66,7 +66,7 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 		_ = n.dp.DeleteSA(dataplane.In, op.InSPI)
 		return fmt.Errorf("node: outbound SA %s: %w", hex32(op.OutSPI), err)
 	}
-	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
+	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, ifID: ifID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
 	n.children[op.InSPI] = c
 	if rd == nil { // route-based: the device's if_id replaces policies
 		c.policies = n.holdPolicies(reqID, lts, rts)
