@@ -111,6 +111,19 @@ func (n *Node) drainBind(wg *sync.WaitGroup) {
 	}
 }
 
+// kernelHint explains a state the XFRM backend could not install when the
+// kernel itself cannot run ESP (the kernel's own errno says little: "function
+// not implemented", "protocol not supported"); "" otherwise.
+func (n *Node) kernelHint() string {
+	if n.kind != dataplane.KindXFRM {
+		return ""
+	}
+	if err := dataplane.ProbeXFRM(); err != nil {
+		return " (" + err.Error() + ")"
+	}
+	return ""
+}
+
 // Backend names the data plane that runs: "xfrm", or "userspace" with its
 // device kind ("userspace (tun)", "userspace (netstack)").
 func (n *Node) Backend() string {

@@ -60,11 +60,11 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 	out := in
 	out.Dir, out.SPI, out.EncrKey, out.IntegKey = dataplane.Out, op.OutSPI, op.EncrOut, op.IntegOut
 	if err := n.dp.AddSA(in); err != nil {
-		return fmt.Errorf("node: inbound SA %s: %w", hex32(op.InSPI), err)
+		return fmt.Errorf("node: inbound SA %s: %w%s", hex32(op.InSPI), err, n.kernelHint())
 	}
 	if err := n.dp.AddSA(out); err != nil {
 		_ = n.dp.DeleteSA(dataplane.In, op.InSPI)
-		return fmt.Errorf("node: outbound SA %s: %w", hex32(op.OutSPI), err)
+		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(op.OutSPI), err, n.kernelHint())
 	}
 	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, ifID: ifID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
 	n.children[op.InSPI] = c
