@@ -49,11 +49,29 @@ var childNotifyErrors = []wire.NotifyType{
 	wire.FAILED_CP_REQUIRED, wire.INVALID_SELECTORS, wire.NO_ADDITIONAL_SAS, wire.TEMPORARY_FAILURE,
 }
 
-// installChild derives KEYMAT (RFC 7296 §2.17), emits the install
-// operation, the event and the key log lines, and records the Child SA.
+// installChild installs the first Child SA, keyed from IKE_SA_INIT's
+// nonces (RFC 7296 §2.17), whose exchange initiator is the IKE initiator.
 func (sa *SA) installChild(cfg *ChildConfig, ts []wire.Transform, inSPI, outSPI uint32,
 	localTS, remoteTS []TrafficSelector, mode Mode) error {
-	c := &ChildSA{Name: cfg.Name, InSPI: inSPI, OutSPI: outSPI, Mode: mode, LocalTS: localTS, RemoteTS: remoteTS}
+	_, err := sa.installChildKeyed(cfg, ts, inSPI, outSPI, localTS, remoteTS, mode,
+		childKeyInput{ni: sa.ni, nr: sa.nr, initiator: sa.initiator})
+	return err
+}
+
+// childKeyInput is what KEYMAT is drawn from (RFC 7296 §2.17): the nonces
+// of the exchange that created the Child SA, the optional fresh shared
+// secret of a CREATE_CHILD_SA with PFS, and whether we initiated that
+// exchange (its initiator's outbound keys come first).
+type childKeyInput struct {
+	gir, ni, nr []byte
+	initiator   bool
+}
+
+// installChildKeyed derives KEYMAT (RFC 7296 §2.17), emits the install
+// operation, the event and the key log lines, and records the Child SA.
+func (sa *SA) installChildKeyed(cfg *ChildConfig, ts []wire.Transform, inSPI, outSPI uint32,
+	localTS, remoteTS []TrafficSelector, mode Mode, k childKeyInput) (*ChildSA, error) {
+	c := &ChildSA{Name: cfg.Name, InSPI: inSPI, OutSPI: outSPI, Mode: mode, LocalTS: localTS, RemoteTS: remoteTS, cfg: cfg}
 	var encr *suite.Encr
 	var integ *suite.Integ
 	for _, t := range ts {
@@ -69,11 +87,11 @@ func (sa *SA) installChild(cfg *ChildConfig, ts []wire.Transform, inSPI, outSPI 
 			c.ESN = t.ID == uint16(wire.ESNOn)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if encr == nil {
-		return notifyErr(wire.NO_PROPOSAL_CHOSEN, "ESP proposal without ENCR")
+		return nil, notifyErr(wire.NO_PROPOSAL_CHOSEN, "ESP proposal without ENCR")
 	}
 	integLen := 0
 	if integ != nil {
@@ -85,14 +103,14 @@ func (sa *SA) installChild(cfg *ChildConfig, ts []wire.Transform, inSPI, outSPI 
 		c.EncrKeyBits = encr.KeyLen * 8
 	}
 	n := suite.ChildKeymatLen(encr.KeyMatLen(), integLen)
-	km, err := suite.ChildKeymat(sa.suite.PRF, sa.skd, nil, sa.ni, sa.nr, n)
+	km, err := suite.ChildKeymat(sa.suite.PRF, sa.skd, k.gir, k.ni, k.nr, n)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys, err := suite.SplitChildKeymat(km, encr.KeyMatLen(), integLen)
 	clear(km)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	op := ChildOp{
 		Kind: OpInstall, Name: cfg.Name, SPIi: sa.spiI, SPIr: sa.spiR, InSPI: inSPI, OutSPI: outSPI,
@@ -100,7 +118,7 @@ func (sa *SA) installChild(cfg *ChildConfig, ts []wire.Transform, inSPI, outSPI 
 		LocalTS: localTS, RemoteTS: remoteTS, Local: sa.local, Remote: sa.remote, UDPEncap: sa.udpEncap(),
 	}
 	// Keys flowing initiator → responder come first (RFC 7296 §2.17).
-	if sa.initiator {
+	if k.initiator {
 		op.EncrOut, op.IntegOut, op.EncrIn, op.IntegIn = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
 	} else {
 		op.EncrIn, op.IntegIn, op.EncrOut, op.IntegOut = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
@@ -122,7 +140,7 @@ func (sa *SA) installChild(cfg *ChildConfig, ts []wire.Transform, inSPI, outSPI 
 			}
 		}
 	}
-	return nil
+	return c, nil
 }
 
 func (sa *SA) childFailed(name, reason string) {

@@ -194,15 +194,14 @@ func TestAsymmetricPSK(t *testing.T) {
 	}
 }
 
-// TestPeerDeletesChild and CREATE_CHILD_SA refusal: B answers D(ESP) for
-// its Child SA with D(ESP) naming its own inbound SPI and removes the pair
-// (RFC 7296 §1.4.1); a CREATE_CHILD_SA (not implemented yet) gets
-// NO_ADDITIONAL_SAS and leaves the IKE SA up.
+// TestPeerDeletesChild, then a hand-made CREATE_CHILD_SA: B answers D(ESP)
+// for its Child SA with D(ESP) naming its own inbound SPI and removes the
+// pair (RFC 7296 §1.4.1); a CREATE_CHILD_SA creates a new pair (§1.3.1).
 //
 //	A: SK{D(ESP, B's inbound SPI... as A's outbound)}  -->
 //	                                  <--  SK{D(ESP, B's inbound SPI)}
 //	A: CREATE_CHILD_SA SK{SA, Ni, TSi, TSr}  -->
-//	                                  <--  SK{N(NO_ADDITIONAL_SAS)}
+//	                                  <--  SK{SA, Nr, TSi, TSr}
 func TestPeerDeletesChild(t *testing.T) {
 	ca := pskConn("gw", addrA, addrB, "k")
 	p := newPair(t, []*Connection{ca}, []*Connection{mirror(ca)})
@@ -231,8 +230,9 @@ func TestPeerDeletesChild(t *testing.T) {
 	sa := toWireSA([][]wire.Transform{{gcm256, tr(wire.TransformESN, 0, 0)}}, wire.ProtoESP, []byte{1, 2, 3, 4})
 	out = p.deliver(p.b, req(3, wire.CREATE_CHILD_SA, sa, &wire.Nonce{Data: make([]byte, 32)},
 		toWireTS([]TrafficSelector{pfx("10.1.0.0/16")}, false), toWireTS([]TrafficSelector{pfx("10.2.0.0/16")}, true)))
-	if len(out.Datagrams) != 1 || !hasNotify(innerOf(t, asa, out.Datagrams[0]), wire.NO_ADDITIONAL_SAS) || p.b.ep.Len() != 1 {
-		t.Fatal("CREATE_CHILD_SA not refused cleanly")
+	if len(out.Datagrams) != 1 || wire.Find(innerOf(t, asa, out.Datagrams[0]), wire.PayloadSA) == nil ||
+		len(ops(out, OpInstall)) != 1 || p.b.ep.Len() != 1 {
+		t.Fatal("CREATE_CHILD_SA did not create a Child SA")
 	}
 }
 

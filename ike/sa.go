@@ -84,6 +84,9 @@ type ChildSA struct {
 	EncrKeyBits       int
 	Integ             wire.IntegID
 	LocalTS, RemoteTS []TrafficSelector
+
+	cfg      *ChildConfig
+	deleting bool // our delete of this pair is in flight (RFC 7296 §1.4.1)
 }
 
 // SPIs returns the IKE SA's initiator and responder SPIs.

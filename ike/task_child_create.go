@@ -3,6 +3,7 @@ package ike
 import (
 	"encoding/binary"
 
+	"github.com/petrel-vpn/petrel/suite"
 	"github.com/petrel-vpn/petrel/wire"
 )
 
@@ -22,7 +23,18 @@ type childCreate struct {
 	requested bool
 	sel       selected
 	failure   wire.NotifyType
+	failData  []byte // INVALID_KE_PAYLOAD's group
 	reason    string
+
+	// CREATE_CHILD_SA (task_child_ccsa.go): nonces, optional PFS key
+	// exchange (RFC 7296 §1.3.1), INVALID_KE_PAYLOAD retries.
+	nonce, peerNonce []byte
+	ke               suite.KEState
+	group            wire.KEID
+	gir, keData      []byte
+	retries          int
+	installed        *ChildSA     // the new pair, for wrappers (rekey)
+	only             *ChildConfig // responder: the config a rekey must keep
 }
 
 func (*childCreate) kind() taskKind { return kindChildCreate }
@@ -30,6 +42,9 @@ func (*childCreate) kind() taskKind { return kindChildCreate }
 func (c *childCreate) build(sa *SA, m *msgOut) (status, error) {
 	if m.exch == wire.IKE_SA_INIT {
 		return needMore, nil
+	}
+	if m.exch == wire.CREATE_CHILD_SA {
+		return c.buildCCSA(sa, m)
 	}
 	if m.exch != wire.IKE_AUTH {
 		return done, nil
@@ -64,6 +79,9 @@ func (c *childCreate) build(sa *SA, m *msgOut) (status, error) {
 func (c *childCreate) process(sa *SA, m *msgIn) (status, error) {
 	if m.hdr.Exchange == wire.IKE_SA_INIT {
 		return needMore, nil
+	}
+	if m.hdr.Exchange == wire.CREATE_CHILD_SA {
+		return c.processCCSA(sa, m)
 	}
 	if m.hdr.Exchange != wire.IKE_AUTH {
 		return done, nil

@@ -9,8 +9,8 @@ import (
 // info answers INFORMATIONAL requests other than an IKE delete (RFC 7296
 // §1.4): an empty one is a liveness check and gets an empty response;
 // D(ESP) deletes our matching Child SAs and is answered with D(ESP) naming
-// our inbound SPIs of the pairs (§1.4.1). It also refuses CREATE_CHILD_SA,
-// which this version does not implement yet, with NO_ADDITIONAL_SAS.
+// our inbound SPIs of the pairs (§1.4.1). It also refuses the
+// CREATE_CHILD_SA requests no other task takes, with NO_ADDITIONAL_SAS.
 type info struct {
 	deleted []uint32 // our inbound SPIs of the Child SAs removed
 	refuse  bool
@@ -40,13 +40,12 @@ func (t *info) process(sa *SA, m *msgIn) (status, error) {
 				continue
 			}
 			c := sa.children[i]
-			sa.children = slices.Delete(sa.children, i, i+1)
-			t.deleted = append(t.deleted, c.InSPI)
-			sa.out.Ops = append(sa.out.Ops, ChildOp{Kind: OpDelete, Name: c.Name, SPIi: sa.spiI, SPIr: sa.spiR,
-				InSPI: c.InSPI, OutSPI: c.OutSPI, Local: sa.local, Remote: sa.remote})
-			ev := Event{Kind: EventChildDown, Child: c.Name, InSPI: c.InSPI, OutSPI: c.OutSPI, Reason: "deleted-by-peer"}
-			sa.fillEvent(&ev)
-			sa.out.Events = append(sa.out.Events, ev)
+			if !c.deleting {
+				// §1.4.1: a pair we are deleting ourselves is left out
+				// of the response.
+				t.deleted = append(t.deleted, c.InSPI)
+			}
+			sa.removeChild(c, "deleted-by-peer")
 		}
 	}
 	return needMore, nil

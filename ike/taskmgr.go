@@ -378,7 +378,12 @@ func (sa *SA) processResponse(now time.Time, in *msgIn, out *Output) {
 		if st == retry {
 			// RFC 7296 §2.6, §1.2: send IKE_SA_INIT again (message ID
 			// 0); the other tasks have not seen the error response.
+			// Other exchanges completed and retry with the next ID
+			// (INVALID_KE_PAYLOAD in CREATE_CHILD_SA, §1.3).
 			tm.req = nil
+			if in.hdr.Exchange != wire.IKE_SA_INIT {
+				tm.nextMID++
+			}
 			sa.initiate(now, out)
 			return
 		}
@@ -391,6 +396,7 @@ func (sa *SA) processResponse(now time.Time, in *msgIn, out *Output) {
 	tm.nextMID++
 	if in.hdr.Exchange == wire.IKE_AUTH && sa.state == stateEstablished {
 		sa.authDone()
+		sa.queueMoreChildren()
 	}
 	if sa.state == stateDead {
 		return
@@ -487,6 +493,9 @@ func responderTasks(sa *SA, in *msgIn) []task {
 		}
 		return []task{&info{}}
 	case wire.CREATE_CHILD_SA:
+		if in.find(wire.PayloadTSi) != nil && in.notify(wire.REKEY_SA) == nil {
+			return []task{&childCreate{}} // an additional Child SA (§1.3.1)
+		}
 		return []task{&info{}}
 	}
 	return nil
