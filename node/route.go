@@ -129,3 +129,12 @@ func (n *Node) closeRoutes() {
 		n.removeRoute(k, rd)
 	}
 }
+
+// routeIfName is the device of a route-based child, "" for a policy-based
+// one; for the session listing (runs on the loop, like Sessions).
+func (n *Node) routeIfName(conn, child string) string {
+	if rd := n.routeChild(conn, child); rd != nil {
+		return rd.name
+	}
+	return ""
+}

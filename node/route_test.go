@@ -62,6 +62,9 @@ func TestRouteChildSAsKeepIfID(t *testing.T) {
 				spis = append(spis, spi)
 			}
 			pols = len(a.policies)
+			if got := a.routeIfName("b", "net"); got != "test-vti" {
+				t.Errorf("routeIfName %q", got)
+			}
 		})
 		if n != 1 || pols != 0 {
 			t.Fatalf("round %d: %d children, %d policies on a", round, n, pols)
