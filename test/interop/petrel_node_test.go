@@ -27,10 +27,14 @@ var (
 
 // petrelBinary builds cmd/petrel once per test run into a temporary folder
 // named after this process, removing folders left by earlier runs whose
-// process is gone.
+// process is gone. PETREL_INTEROP_PETREL names a prebuilt binary instead.
 func petrelBinary(s *Scenario) string {
 	s.t.Helper()
 	petrelOnce.Do(func() {
+		if bin := os.Getenv("PETREL_INTEROP_PETREL"); bin != "" { // a binary built elsewhere
+			petrelBin, petrelErr = filepath.Abs(bin)
+			return
+		}
 		old, _ := filepath.Glob(filepath.Join(os.TempDir(), "petrel-interop-*"))
 		for _, d := range old {
 			pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "petrel-interop-"))
