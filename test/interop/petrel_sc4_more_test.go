@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -75,6 +76,72 @@ func TestPetrelTSNarrowing(t *testing.T) {
 			}
 			if strings.Join(cp.LocalTS, ",") != want[1] || strings.Join(cp.RemoteTS, ",") != want[0] {
 				x.s.Fatalf("strongSwan installed %v === %v, want %s === %s", cp.LocalTS, cp.RemoteTS, want[1], want[0])
+			}
+			r := x.check()
+			requireExchanges(x.s, r, 34, 35)
+		})
+	}
+}
+
+// TestPetrelAnswersDPD: strongSwan probes liveness every second (empty
+// INFORMATIONAL requests, RFC 7296 §2.4); petrel must answer each, and
+// the SA stays up. (petrel's own DPD is not built yet.)
+func TestPetrelAnswersDPD(t *testing.T) {
+	for _, role := range petrelRoles {
+		t.Run(role, func(t *testing.T) {
+			x := startPetrelS2S(t, "answers-dpd", role, func(x *petrelS2S) {
+				// Without MOBIKE, whose address update would be the first
+				// probe, only DPD talks.
+				x.cb.Extra = []string{"dpd_delay = 1s", "mobike = no"}
+			})
+			dut0, _ := x.up(20 * time.Second)
+			x.s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 5, 5, 50*time.Millisecond)
+			time.Sleep(3500 * time.Millisecond) // idle: DPD probes only when no traffic arrives
+			dut, _ := x.list()
+			if dut.SPIi != dut0.SPIi {
+				x.s.Fatalf("IKE SA changed from %s_i to %s_i during DPD", dut0.SPIi, dut.SPIi)
+			}
+			r := x.check()
+			from := x.topo.AddrB.String() + ":4500"
+			var probes, answers int
+			for _, m := range r.IKE {
+				if m.Exchange != 37 || !m.Decrypted || len(m.Payloads) != 1 || m.Payloads[0] != 46 {
+					continue // an empty INFORMATIONAL has only the SK payload
+				}
+				if !m.Response && m.Src == from {
+					probes++
+				}
+				if m.Response && m.Dst == from {
+					answers++
+				}
+			}
+			if probes < 2 || answers != probes {
+				x.s.Fatalf("capture: %d empty INFORMATIONAL requests from strongSwan and %d answers from petrel; want at least 2, all answered", probes, answers)
+			}
+			x.s.Logf("petrel answered %d of %d DPD probes", answers, probes)
+		})
+	}
+}
+
+// TestPetrelTwoSelectors: a Child SA with two local selectors on gwa
+// (10.1.0.1/32 and 10.1.0.5/32); traffic from both hosts must use it.
+func TestPetrelTwoSelectors(t *testing.T) {
+	for _, role := range petrelRoles {
+		t.Run(role, func(t *testing.T) {
+			second := "10.1.0.5"
+			x := startPetrelS2S(t, "two-selectors", role, func(x *petrelS2S) {
+				x.ca.LocalTS += "," + second + "/32"
+				x.cb.RemoteTS += "," + second + "/32"
+			})
+			x.topo.A.AddLoopbackAddr(netip.MustParseAddr(second))
+			dut, peer := x.up(20 * time.Second)
+			x.s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 5, 5, 50*time.Millisecond)
+			x.s.RequirePing(x.topo.A, netip.MustParseAddr(second), x.topo.LanB, 5, 5, 50*time.Millisecond)
+			x.s.RequirePing(x.topo.B, x.topo.LanB, netip.MustParseAddr(second), 5, 5, 50*time.Millisecond)
+			cd, _ := dut.Child(x.ca.ChildName())
+			cp, _ := peer.Child(x.cb.ChildName())
+			if len(cd.LocalTS) != 2 || len(cp.RemoteTS) != 2 {
+				x.s.Fatalf("selectors: petrel local %v, strongSwan remote %v; want two each", cd.LocalTS, cp.RemoteTS)
 			}
 			r := x.check()
 			requireExchanges(x.s, r, 34, 35)
