@@ -157,35 +157,21 @@ func runDaemon(file, socket string) error {
 	return nil
 }
 
-// attachDataPlane gives the userspace data plane its device as
-// daemon.dataplane says: netstack attaches none (the daemon negotiates and
-// installs SAs; Go programs embedding petrel attach netstacks themselves),
-// userspace-tun and auto create the TUN interface "petrel0" (root or
-// CAP_NET_ADMIN). The kernel XFRM backend is not wired to the daemon yet.
+// attachDataPlane gives the data plane its device as daemon.dataplane says.
+// The node has already chosen the backend (auto probes for in-kernel ESP and
+// falls back to userspace, saying why; xfrm insists). netstack attaches no
+// device (Go programs embedding petrel attach netstacks themselves); the
+// userspace backend on TUN gets "petrel0" for policy-based children (root
+// or CAP_NET_ADMIN), route-based children having their own devices; under
+// XFRM the kernel needs no TUN and AttachTUN makes none.
 func attachDataPlane(n *node.Node, cfg *config.Config, log *slog.Logger) error {
-	switch cfg.Daemon.Dataplane {
-	case "netstack":
+	if cfg.Daemon.Dataplane == "netstack" {
 		log.Info("daemon: data plane: userspace without a device (netstack)", "subsystem", "dataplane")
 		return nil
-	case "xfrm":
-		return errors.New("daemon: dataplane xfrm is not wired to the daemon yet; use userspace-tun or auto")
 	}
-	name := tunName(cfg)
-	if err := n.AttachTUN(name, 1400); err != nil {
+	if err := n.AttachTUN("petrel0", 1400); err != nil {
 		return fmt.Errorf("daemon: %w (userspace-tun needs root or CAP_NET_ADMIN; daemon.dataplane: netstack needs neither)", err)
 	}
-	log.Info("daemon: data plane: userspace ESP on TUN", "subsystem", "dataplane", "dev", name)
+	log.Info("daemon: data plane", "subsystem", "dataplane", "backend", n.Backend())
 	return nil
-}
-
-// tunName is the interface of the first child that names one, else petrel0.
-func tunName(cfg *config.Config) string {
-	for _, c := range cfg.Connections {
-		for _, ch := range c.Children {
-			if ch.Interface != "" {
-				return ch.Interface
-			}
-		}
-	}
-	return "petrel0"
 }
