@@ -177,15 +177,17 @@ func TestPetrelReceivesFragments(t *testing.T) {
 
 // Child SA delete (RFC 7296 §1.4.1) by strongSwan: petrel must close the
 // pair and answer with a Delete for its own inbound SPI, keeping the IKE
-// SA, which strongSwan keeps too. Not covered: a new Child SA on that IKE
-// SA (petrel answers CREATE_CHILD_SA with NO_ADDITIONAL_SAS for now) and a
-// Child SA delete started by petrel (its CLI deletes whole IKE SAs).
+// SA, which strongSwan keeps too; then strongSwan makes a new Child SA on
+// that IKE SA with CREATE_CHILD_SA (§1.3.1) and traffic flows again. Not
+// covered: a Child SA delete started by petrel (its CLI deletes whole IKE
+// SAs).
 func TestPetrelChildDeleteByStrongSwan(t *testing.T) {
 	for _, role := range petrelRoles {
 		t.Run(role, func(t *testing.T) {
 			x := startPetrelS2S(t, "child-delete-by-strongswan", role, nil)
 			s := x.s
 			dut0, _ := x.up(20 * time.Second)
+			old, _ := dut0.Child(x.ca.ChildName())
 			s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 5, 5, 50*time.Millisecond)
 			if out, err := x.peer.RunSwanctl(s.ctx(20*time.Second), "--terminate", "--child", x.cb.ChildName(), "--timeout", "10"); err != nil {
 				s.Fatalf("swanctl --terminate --child: %v: %s", err, out)
@@ -205,8 +207,18 @@ func TestPetrelChildDeleteByStrongSwan(t *testing.T) {
 			if len(sas) != 1 || sas[0].SPIi != dut0.SPIi || sas[0].State != "ESTABLISHED" {
 				s.Fatalf("strongSwan lost the IKE SA with the Child SA: %s", describeSAs(sas))
 			}
+			// A new Child SA on the same IKE SA (CREATE_CHILD_SA, §1.3.1).
+			s.Initiate(x.peer, x.cb.ChildName(), 20*time.Second)
+			dut, _ := x.list()
+			if dut.SPIi != dut0.SPIi {
+				s.Fatalf("the new Child SA came with a new IKE SA %s_i, want it on %s_i", dut.SPIi, dut0.SPIi)
+			}
+			if c, _ := dut.Child(x.ca.ChildName()); c.SPIIn == old.SPIIn {
+				s.Fatalf("petrel lists the deleted Child SA %s again", old.SPIIn)
+			}
+			s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 5, 5, 50*time.Millisecond)
 			r := x.check()
-			var reqD, respD int
+			var reqD, respD, creates int
 			from := x.topo.AddrB.String() + ":4500"
 			for _, m := range r.IKE {
 				switch {
@@ -214,10 +226,12 @@ func TestPetrelChildDeleteByStrongSwan(t *testing.T) {
 					reqD++
 				case m.Exchange == 37 && m.Response && m.Dst == from && containsInt(m.Payloads, 42):
 					respD++
+				case m.Exchange == 36 && m.Response && m.Dst == from && containsInt(m.Payloads, 33):
+					creates++ // an answer with an SA payload: the Child SA was made
 				}
 			}
-			if reqD != 1 || respD != 1 {
-				s.Fatalf("capture: %d Delete requests from strongSwan, %d answers with petrel's Delete; want 1 and 1", reqD, respD)
+			if reqD != 1 || respD != 1 || creates != 1 {
+				s.Fatalf("capture: %d Delete requests from strongSwan, %d answers with petrel's Delete, %d CREATE_CHILD_SA answers with an SA; want 1, 1, 1", reqD, respD, creates)
 			}
 		})
 	}
