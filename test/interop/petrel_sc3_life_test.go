@@ -184,7 +184,10 @@ func TestPetrelReceivesFragments(t *testing.T) {
 func TestPetrelChildDeleteByStrongSwan(t *testing.T) {
 	for _, role := range petrelRoles {
 		t.Run(role, func(t *testing.T) {
-			x := startPetrelS2S(t, "child-delete-by-strongswan", role, nil)
+			x := startPetrelS2S(t, "child-delete-by-strongswan", role, func(x *petrelS2S) {
+				// PFS: the Child SA made by CREATE_CHILD_SA carries a KE.
+				x.ca.ESPProposals, x.cb.ESPProposals = "aes256gcm16-x25519", "aes256gcm16-x25519"
+			})
 			s := x.s
 			dut0, _ := x.up(20 * time.Second)
 			old, _ := dut0.Child(x.ca.ChildName())
@@ -226,12 +229,12 @@ func TestPetrelChildDeleteByStrongSwan(t *testing.T) {
 					reqD++
 				case m.Exchange == 37 && m.Response && m.Dst == from && containsInt(m.Payloads, 42):
 					respD++
-				case m.Exchange == 36 && m.Response && m.Dst == from && containsInt(m.Payloads, 33):
-					creates++ // an answer with an SA payload: the Child SA was made
+				case m.Exchange == 36 && m.Response && m.Dst == from && containsInt(m.Payloads, 33) && containsInt(m.Payloads, 34):
+					creates++ // an answer with SA and KE payloads: the Child SA was made with PFS
 				}
 			}
 			if reqD != 1 || respD != 1 || creates != 1 {
-				s.Fatalf("capture: %d Delete requests from strongSwan, %d answers with petrel's Delete, %d CREATE_CHILD_SA answers with an SA; want 1, 1, 1", reqD, respD, creates)
+				s.Fatalf("capture: %d Delete requests from strongSwan, %d answers with petrel's Delete, %d CREATE_CHILD_SA answers with SA and KE; want 1, 1, 1", reqD, respD, creates)
 			}
 		})
 	}
