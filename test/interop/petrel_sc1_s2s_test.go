@@ -24,6 +24,9 @@ type petrelS2S struct {
 	dut     *ProcessNode
 	peer    *StrongSwan
 	capture *Capture
+	// editConf, when a tweak sets it, rewrites petrel's YAML and
+	// strongSwan's swanctl.conf after they are rendered.
+	editConf func(petrel, swan string) (string, string)
 }
 
 // startPetrelS2S builds the topology and starts both daemons; tweak may
@@ -42,9 +45,13 @@ func startPetrelS2SDaemon(t *testing.T, name, role string, d petrelDaemon, tweak
 	if tweak != nil {
 		tweak(x)
 	}
-	x.peer.Swanctl = SwanctlConf(x.cb)
 	d.Listen = x.topo.AddrA.String()
-	x.dut = s.NewPetrel(x.topo.A, "gwa", PetrelConf(d, x.ca), x.ca)
+	pconf, sconf := PetrelConf(d, x.ca), SwanctlConf(x.cb)
+	if x.editConf != nil {
+		pconf, sconf = x.editConf(pconf, sconf)
+	}
+	x.peer.Swanctl = sconf
+	x.dut = s.NewPetrel(x.topo.A, "gwa", pconf, x.ca)
 	s.StartNode(x.dut)
 	s.StartNode(x.peer)
 	x.capture = s.StartCapture(x.topo.B, "eth0", "link")

@@ -148,3 +148,47 @@ func TestPetrelTwoSelectors(t *testing.T) {
 		})
 	}
 }
+
+// TestPetrelTwoChildren: one connection with two Child SAs (to 10.2.0.1
+// and 10.2.0.7): the first comes with IKE_AUTH, the second with
+// CREATE_CHILD_SA on the same IKE SA (RFC 7296 §1.3.1), whichever side
+// initiates; both carry traffic.
+func TestPetrelTwoChildren(t *testing.T) {
+	for _, role := range petrelRoles {
+		t.Run(role, func(t *testing.T) {
+			lan2 := netip.MustParseAddr("10.2.0.7")
+			x := startPetrelS2S(t, "two-children", role, func(x *petrelS2S) {
+				x.editConf = func(p, sw string) (string, string) {
+					const pEnd = "        start_action: none\n"
+					p = strings.Replace(p, pEnd, pEnd+"      s2s-child2:\n        local_ts: "+x.topo.LanA.String()+
+						"/32\n        remote_ts: "+lan2.String()+"/32\n        esp_proposals: [\"aes256gcm16\"]\n"+pEnd, 1)
+					const sEnd = "\t\t\t}\n\t\t}\n\t}\n}\nsecrets"
+					sw = strings.Replace(sw, sEnd, "\t\t\t}\n\t\t\ts2s-child2 {\n\t\t\t\tmode = tunnel\n\t\t\t\tlocal_ts = "+lan2.String()+
+						"/32\n\t\t\t\tremote_ts = "+x.topo.LanA.String()+"/32\n\t\t\t\tesp_proposals = aes256gcm16\n\t\t\t\tstart_action = none\n"+sEnd, 1)
+					return p, sw
+				}
+			})
+			s := x.s
+			x.topo.B.AddLoopbackAddr(lan2)
+			if role == RoleInitiator {
+				s.Initiate(x.dut, x.ca.ChildName(), 20*time.Second) // `petrel up` brings up every child
+			} else {
+				s.Initiate(x.peer, x.cb.ChildName(), 20*time.Second)
+				s.Initiate(x.peer, "s2s-child2", 20*time.Second)
+			}
+			dut, peer := x.list()
+			d2 := s.WaitEstablished(x.dut, x.ca.Name, "s2s-child2", 5*time.Second)
+			p2 := s.WaitEstablished(x.peer, x.cb.Name, "s2s-child2", 5*time.Second)
+			if d2.SPIi != dut.SPIi || p2.SPIi != peer.SPIi {
+				s.Fatalf("the second Child SA is on another IKE SA (petrel %s_i vs %s_i)", d2.SPIi, dut.SPIi)
+			}
+			requireSameSAs(s, d2, "s2s-child2", p2, "s2s-child2")
+			s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 5, 5, 50*time.Millisecond)
+			s.RequirePing(x.topo.A, x.topo.LanA, lan2, 5, 5, 50*time.Millisecond)
+			d2 = s.WaitEstablished(x.dut, x.ca.Name, "s2s-child2", 5*time.Second)
+			requireChildTraffic(s, d2, "s2s-child2")
+			r := x.check()
+			requireExchanges(s, r, 34, 35, 36)
+		})
+	}
+}
