@@ -192,3 +192,55 @@ func TestPetrelTwoChildren(t *testing.T) {
 		})
 	}
 }
+
+// TestPetrelTSUnacceptable: the responder's selectors do not cover what
+// the initiator proposes; the IKE_AUTH answer must carry TS_UNACCEPTABLE
+// (RFC 7296 §2.9) and the initiator must report the failure without a
+// Child SA.
+func TestPetrelTSUnacceptable(t *testing.T) {
+	const tsUnacceptable = 38
+	for _, role := range petrelRoles {
+		t.Run(role, func(t *testing.T) {
+			x := startPetrelS2S(t, "ts-unacceptable", role, func(x *petrelS2S) {
+				if x.s.Role == RoleInitiator {
+					x.ca.RemoteTS = "10.9.0.1/32" // strongSwan protects 10.2.0.1 only
+				} else {
+					x.cb.RemoteTS = "10.9.0.1/32" // petrel protects 10.1.0.1 only
+				}
+			})
+			s := x.s
+			ctx := s.ctx(20 * time.Second)
+			var err error
+			if role == RoleInitiator {
+				err = x.dut.Initiate(ctx, x.ca.ChildName())
+			} else {
+				err = x.peer.Initiate(ctx, x.cb.ChildName())
+			}
+			if err == nil {
+				s.Fatalf("initiate succeeded although the selectors do not match")
+			}
+			if role == RoleInitiator && !strings.Contains(err.Error(), "TS_UNACCEPTABLE") {
+				s.Fatalf("petrel up does not name TS_UNACCEPTABLE: %v", err)
+			}
+			s.Logf("initiator reports: %v", err)
+			for _, n := range []Node{x.dut, x.peer} {
+				sas, _ := n.ListSAs(ctx)
+				for _, sa := range sas {
+					if len(sa.Children) != 0 {
+						s.Fatalf("%s lists a Child SA: %s", n.Name(), describeSAs(sas))
+					}
+				}
+			}
+			r := s.CheckCapture(x.capture, x.peer, x.dut)
+			var answers int
+			for _, m := range r.IKE {
+				if m.Exchange == 35 && m.Response && m.Decrypted && containsInt(m.Notifies, tsUnacceptable) {
+					answers++
+				}
+			}
+			if answers != 1 {
+				s.Fatalf("capture: %d IKE_AUTH answers with TS_UNACCEPTABLE, want 1", answers)
+			}
+		})
+	}
+}
