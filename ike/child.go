@@ -123,6 +123,7 @@ func (sa *SA) installChildKeyed(cfg *ChildConfig, ts []wire.Transform, inSPI, ou
 	} else {
 		op.EncrIn, op.IntegIn, op.EncrOut, op.IntegOut = keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
 	}
+	c.timers = newChildTimers(sa, cfg)
 	sa.children = append(sa.children, c)
 	sa.out.Ops = append(sa.out.Ops, op)
 	ev := Event{Kind: EventChildUp, Child: cfg.Name, InSPI: inSPI, OutSPI: outSPI}

@@ -281,7 +281,7 @@ func (ep *Endpoint) Close(out *Output) {
 // run executes f with sa's output sink set, then updates the endpoint's
 // tables: removes dead SAs, ends half-open accounting, re-arms the timer.
 func (ep *Endpoint) run(sa *SA, now time.Time, out *Output, f func()) {
-	sa.out = out
+	sa.out, sa.now = out, now
 	f()
 	sa.out = nil
 	if sa.state == stateDead {

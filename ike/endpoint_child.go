@@ -62,3 +62,20 @@ func (sa *SA) queueMoreChildren() {
 		sa.queue(newChildCreate(&sa.conn.Children[i]))
 	}
 }
+
+// RekeyChild rekeys the Child SA with inbound SPI inSPI (RFC 7296 §1.3.3):
+// the new pair is installed before the old one is deleted.
+func (ep *Endpoint) RekeyChild(now time.Time, spi uint64, inSPI uint32, out *Output) error {
+	sa := ep.sas[spi]
+	if sa == nil || sa.state != stateEstablished {
+		return ErrNoSA
+	}
+	if sa.childByInSPI(inSPI) == nil {
+		return fmt.Errorf("%w: no Child SA with inbound SPI %08x", ErrNoSA, inSPI)
+	}
+	ep.run(sa, now, out, func() {
+		sa.queue(newChildRekey(inSPI))
+		sa.initiate(now, out)
+	})
+	return nil
+}

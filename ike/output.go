@@ -70,6 +70,15 @@ const (
 	// EventChildFailed: the Child SA was refused (the IKE SA stays up,
 	// RFC 7296 §1.2).
 	EventChildFailed
+	// EventChildRekeyed: a new pair (InSPI/OutSPI) replaces the old one
+	// (OldInSPI/OldOutSPI), whose child-down follows (RFC 7296 §2.8).
+	EventChildRekeyed
+	// EventIKERekeyed: a new IKE SA (SPIi/SPIr) replaces the old one
+	// (OldSPIi/OldSPIr), its Child SAs moved to it (RFC 7296 §2.18).
+	EventIKERekeyed
+	// EventPeerDead: liveness checks went unanswered (RFC 7296 §2.4);
+	// an ike-down with Reason "dead-peer" follows.
+	EventPeerDead
 )
 
 func (k EventKind) String() string {
@@ -84,6 +93,12 @@ func (k EventKind) String() string {
 		return "child-down"
 	case EventChildFailed:
 		return "child-failed"
+	case EventChildRekeyed:
+		return "child-rekeyed"
+	case EventIKERekeyed:
+		return "ike-rekeyed"
+	case EventPeerDead:
+		return "peer-dead"
 	}
 	return "event?"
 }
@@ -101,6 +116,9 @@ type Event struct {
 	PeerID        Identity
 	Initiator     bool
 	Reason        string
+	// For rekeyed events: the SPIs of what was replaced.
+	OldInSPI, OldOutSPI uint32
+	OldSPIi, OldSPIr    uint64
 }
 
 // Output collects what one input produced. Reuse it across calls with Reset

@@ -64,6 +64,7 @@ type SA struct {
 	// out collects events and data-plane operations while the endpoint
 	// runs one input through this SA; nil otherwise.
 	out *Output
+	now time.Time // of the input being run
 
 	// Endpoint bookkeeping.
 	halfOpen   bool           // counted in the endpoint's half-open limits
@@ -86,7 +87,18 @@ type ChildSA struct {
 	LocalTS, RemoteTS []TrafficSelector
 
 	cfg      *ChildConfig
-	deleting bool // our delete of this pair is in flight (RFC 7296 §1.4.1)
+	deleting bool        // our delete of this pair is in flight (RFC 7296 §1.4.1)
+	rekeying bool        // our rekey of this pair is in flight (§1.3.3)
+	rekeyed  bool        // replaced: a delete by one side is under way (§2.8)
+	peerNew  *peerRekey  // the peer rekeyed this pair while our rekey was in flight (§2.8.1)
+	timers   childTimers // lifetimes (lifetime.go)
+}
+
+// peerRekey is what a responder remembers of a rekey of a pair it was
+// rekeying itself, for the lowest-nonce rule (RFC 7296 §2.8.1).
+type peerRekey struct {
+	child  *ChildSA
+	ni, nr []byte // that exchange's nonces (peer's, ours)
 }
 
 // SPIs returns the IKE SA's initiator and responder SPIs.

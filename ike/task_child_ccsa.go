@@ -146,9 +146,9 @@ func (c *childCreate) processCCSA(sa *SA, m *msgIn) (status, error) {
 		mode = ModeTransport
 	}
 	outSPI := binary.BigEndian.Uint32(sap.Proposals[0].SPI)
+	c.peerNonce = clone(nr.Data)
 	child, err := sa.installChildKeyed(c.cfg, chosen, c.inSPI, outSPI, local, remote, mode,
 		childKeyInput{gir: gir, ni: c.nonce, nr: nr.Data, initiator: true})
-	clear(c.nonce)
 	if err != nil {
 		c.failed(sa, err.Error())
 		return done, nil
@@ -242,7 +242,6 @@ func groupOf(ke *wire.KE) wire.KEID {
 func (c *childCreate) buildCCSAResponse(sa *SA, m *msgOut) {
 	defer func() {
 		clear(c.gir)
-		clear(c.peerNonce)
 		c.gir, c.keData = nil, nil
 	}()
 	name := ""
@@ -281,7 +280,7 @@ func (c *childCreate) buildCCSAResponse(sa *SA, m *msgOut) {
 		sa.childFailed(name, err.Error())
 		return
 	}
-	c.installed = child
+	c.installed, c.nonce = child, nonce
 	m.add(chosenSA(c.sel, wire.ProtoESP, spiBytes(spi)), &wire.Nonce{Data: nonce})
 	if c.keData != nil {
 		m.add(&wire.KE{Group: c.group, Data: c.keData})

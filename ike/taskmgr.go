@@ -27,10 +27,12 @@ type taskManager struct {
 	resp    [][]byte          // our response to request peerMID-1 (datagram or fragments)
 	frag    *wire.Reassembler // SKF fragments being collected (RFC 7383), nil when none
 	passive []task            // responder tasks that live across exchanges
+
+	delayed []delayed // tasks waiting for a time (lifetime.go)
 }
 
 func (tm *taskManager) clear() {
-	tm.active, tm.queued, tm.passive = nil, nil, nil
+	tm.active, tm.queued, tm.passive, tm.delayed = nil, nil, nil, nil
 	tm.req, tm.resp, tm.frag = nil, nil, nil
 }
 
@@ -72,6 +74,13 @@ func (sa *SA) initiate(now time.Time, out *Output) {
 			}
 			tm.queued = nil
 		} else {
+			// Skip tasks whose object went away while they waited.
+			for len(tm.queued) > 0 && isObsolete(sa, tm.queued[0]) {
+				tm.queued = tm.queued[1:]
+			}
+			if len(tm.queued) == 0 {
+				return
+			}
 			tm.active = []task{tm.queued[0]}
 			tm.queued = tm.queued[1:]
 		}
@@ -496,6 +505,9 @@ func responderTasks(sa *SA, in *msgIn) []task {
 		if in.find(wire.PayloadTSi) != nil && in.notify(wire.REKEY_SA) == nil {
 			return []task{&childCreate{}} // an additional Child SA (§1.3.1)
 		}
+		if in.find(wire.PayloadTSi) != nil {
+			return []task{&childRekey{}} // §1.3.3
+		}
 		return []task{&info{}}
 	}
 	return nil
@@ -518,7 +530,17 @@ func (sa *SA) onTimer(now time.Time, out *Output) {
 	}
 	if !sa.initiator && sa.state < stateEstablished && !now.Before(sa.created.Add(sa.ep.cfg.HalfOpenTimeout)) {
 		sa.destroy(out, "half-open timeout")
+		return
 	}
+	if l := sa.lifeDeadline(); !l.IsZero() && !now.Before(l) {
+		sa.onLifeTimer(now, out)
+	}
+}
+
+// isObsolete asks a queued task whether it still has work.
+func isObsolete(sa *SA, t task) bool {
+	o, ok := t.(interface{ obsolete(*SA) bool })
+	return ok && o.obsolete(sa)
 }
 
 // nextDeadline is when onTimer must run next; zero when nothing is pending.
@@ -532,6 +554,9 @@ func (sa *SA) nextDeadline() time.Time {
 		if d.IsZero() || h.Before(d) {
 			d = h
 		}
+	}
+	if l := sa.lifeDeadline(); !l.IsZero() && (d.IsZero() || l.Before(d)) {
+		d = l
 	}
 	return d
 }

@@ -1,0 +1,125 @@
+package ike
+
+import (
+	"encoding/binary"
+	"io"
+	"time"
+)
+
+// Lifetimes and delayed work of an IKE SA and its Child SAs: soft limits
+// start a rekey, hard limits delete (RFC 7296 §2.8); both ends draw a random
+// jitter so they rarely rekey at once. Retries after TEMPORARY_FAILURE wait
+// a random delay (§2.25).
+
+// childTimers are a Child SA's soft and hard limits; zero = none.
+type childTimers struct {
+	rekeyAt, expireAt time.Time
+}
+
+// jitter is a random duration in [0, d).
+func (sa *SA) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	var b [8]byte
+	if _, err := io.ReadFull(sa.ep.rand, b[:]); err != nil {
+		return 0
+	}
+	return time.Duration(binary.BigEndian.Uint64(b[:]) % uint64(d))
+}
+
+// softHard computes a soft limit (rekey, less up to a tenth as jitter) and
+// a hard limit; a missing hard limit is the soft one plus a tenth.
+func (sa *SA) softHard(rekey, life time.Duration) (soft, hard time.Time) {
+	now := sa.now
+	if rekey > 0 {
+		soft = now.Add(rekey - sa.jitter(rekey/10))
+		if life <= 0 {
+			life = rekey + rekey/10
+		}
+	}
+	if life > 0 {
+		hard = now.Add(life)
+	}
+	return soft, hard
+}
+
+func newChildTimers(sa *SA, cfg *ChildConfig) childTimers {
+	if cfg == nil {
+		return childTimers{}
+	}
+	soft, hard := sa.softHard(cfg.RekeyTime, cfg.LifeTime)
+	return childTimers{rekeyAt: soft, expireAt: hard}
+}
+
+// delayed is a task waiting for its time (a retry after TEMPORARY_FAILURE).
+type delayed struct {
+	at time.Time
+	t  task
+}
+
+// retryLater queues t after a random delay of 1-5 s (RFC 7296 §2.25).
+func (sa *SA) retryLater(t task) {
+	sa.tm.delayed = append(sa.tm.delayed, delayed{at: sa.now.Add(time.Second + sa.jitter(4*time.Second)), t: t})
+}
+
+// queueFront puts t before the other queued tasks (the delete that
+// completes a rekey goes first).
+func (sa *SA) queueFront(t task) { sa.tm.queued = append([]task{t}, sa.tm.queued...) }
+
+// lifeDeadline is the earliest lifetime or delayed-task time; zero if none.
+func (sa *SA) lifeDeadline() time.Time {
+	var d time.Time
+	min := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if sa.state != stateEstablished {
+		return d
+	}
+	for _, x := range sa.tm.delayed {
+		min(x.at)
+	}
+	for _, c := range sa.children {
+		min(c.timers.rekeyAt)
+		min(c.timers.expireAt)
+	}
+	return d
+}
+
+// onLifeTimer acts on due limits and delayed tasks, then starts the next
+// exchange if the window is free.
+func (sa *SA) onLifeTimer(now time.Time, out *Output) {
+	if sa.state != stateEstablished {
+		return
+	}
+	kept := sa.tm.delayed[:0]
+	for _, x := range sa.tm.delayed {
+		if now.Before(x.at) {
+			kept = append(kept, x)
+		} else {
+			sa.queue(x.t)
+		}
+	}
+	sa.tm.delayed = kept
+	var expired []uint32
+	for _, c := range sa.children {
+		switch {
+		case !c.timers.expireAt.IsZero() && !now.Before(c.timers.expireAt):
+			c.timers = childTimers{}
+			if !c.deleting {
+				expired = append(expired, c.InSPI)
+			}
+		case !c.timers.rekeyAt.IsZero() && !now.Before(c.timers.rekeyAt):
+			c.timers.rekeyAt = time.Time{}
+			if !c.rekeyed && !c.deleting && !c.rekeying {
+				sa.queue(newChildRekey(c.InSPI))
+			}
+		}
+	}
+	if len(expired) > 0 {
+		sa.queueFront(&childDelete{spis: expired, reason: "expired"})
+	}
+	sa.initiate(now, out)
+}

@@ -1,0 +1,191 @@
+package ike
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/petrel-vpn/petrel/wire"
+)
+
+// childRekey rekeys a Child SA (RFC 7296 §1.3.3, §2.8): a CREATE_CHILD_SA
+// that wraps childCreate and adds N(REKEY_SA) naming the old pair. The new
+// pair is installed first; the initiator of the rekey then deletes the old
+// one (make-before-break, no traffic gap).
+//
+//	Initiator: HDR, SK {N(REKEY_SA, old in SPI), SA, Ni, [KEi], TSi, TSr}  -->
+//	Responder:                                    <--  HDR, SK {SA, Nr, [KEr], TSi, TSr}
+//	Initiator: HDR, SK {D(ESP, old in SPI)}  -->  <--  HDR, SK {D(ESP, ...)}
+//
+// Collisions (§2.8.1, §2.25):
+//   - both ends rekey the same pair: each answers the other's request and
+//     installs that pair too; when its own response arrives, the exchange
+//     holding the lowest of the four nonces made the redundant pair, which
+//     its initiator deletes; the other initiator deletes the old pair.
+//   - the peer rekeys a pair we have already replaced or are deleting:
+//     TEMPORARY_FAILURE; a pair we do not know: CHILD_SA_NOT_FOUND.
+//   - our rekey gets TEMPORARY_FAILURE: retried after a random delay,
+//     unless the pair is gone or replaced by then.
+type childRekey struct {
+	inSPI  uint32 // our inbound SPI of the old pair
+	create *childCreate
+	// responder
+	old     *ChildSA
+	refusal wire.NotifyType
+	spi     []byte // the REKEY_SA's SPI, echoed in CHILD_SA_NOT_FOUND
+}
+
+func newChildRekey(inSPI uint32) *childRekey { return &childRekey{inSPI: inSPI} }
+
+func (*childRekey) kind() taskKind { return kindChildCreate }
+
+// obsolete: the pair went away or was replaced while the task waited.
+func (t *childRekey) obsolete(sa *SA) bool {
+	c := sa.childByInSPI(t.inSPI)
+	return c == nil || c.deleting || c.rekeyed || (c.rekeying && t.create == nil)
+}
+
+func (t *childRekey) build(sa *SA, m *msgOut) (status, error) {
+	if m.response {
+		return t.buildResponse(sa, m)
+	}
+	old := sa.childByInSPI(t.inSPI)
+	if old == nil {
+		return done, nil
+	}
+	if t.create == nil {
+		t.create = newChildCreate(old.cfg)
+		// The rekeyed pair keeps the negotiated selectors and mode.
+		t.create.localTS, t.create.remoteTS = old.LocalTS, old.RemoteTS
+		spi, err := sa.ep.allocSPI()
+		if err != nil {
+			return done, err
+		}
+		t.create.inSPI = spi
+	}
+	old.rekeying = true
+	m.add(wire.NewRekeySA(wire.ProtoESP, t.inSPI))
+	return t.create.buildCCSA(sa, m)
+}
+
+func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
+	if !m.hdr.IsResponse() {
+		t.processRequest(sa, m)
+		return needMore, nil
+	}
+	old := sa.childByInSPI(t.inSPI)
+	if old != nil {
+		old.rekeying = false
+	}
+	if m.notify(wire.CHILD_SA_NOT_FOUND) != nil {
+		// §2.25: the peer deleted the pair; so do we.
+		sa.removeChild(old, "not-found-by-peer")
+		return done, nil
+	}
+	if m.notify(wire.TEMPORARY_FAILURE) != nil {
+		if old != nil && old.peerNew == nil {
+			sa.retryLater(newChildRekey(t.inSPI))
+		}
+		return done, nil
+	}
+	st, err := t.create.processCCSA(sa, m)
+	if st != done || err != nil {
+		return st, err
+	}
+	nw := t.create.installed
+	if old == nil {
+		return done, nil
+	}
+	if nw == nil {
+		if p := old.peerNew; p != nil && sa.childByInSPI(p.child.InSPI) != nil {
+			old.rekeyed = true // the peer's rekey stands alone
+			sa.childRekeyed(old, p.child)
+		}
+		return done, nil
+	}
+	if p := old.peerNew; p != nil && sa.childByInSPI(p.child.InSPI) != nil {
+		ours := minNonce(t.create.nonce, t.create.peerNonce)
+		theirs := minNonce(p.ni, p.nr)
+		if bytes.Compare(ours, theirs) < 0 {
+			// Our exchange holds the lowest nonce: our new pair is
+			// redundant; the peer deletes the old one (§2.8.1).
+			old.rekeyed = true
+			sa.childRekeyed(old, p.child)
+			sa.queueFront(&childDelete{spis: []uint32{nw.InSPI}, reason: "rekey-collision"})
+			return done, nil
+		}
+		// We won: the peer deletes its redundant pair; we delete the old.
+	}
+	old.rekeyed = true
+	sa.childRekeyed(old, nw)
+	sa.queueFront(&childDelete{spis: []uint32{old.InSPI}, reason: "rekeyed"})
+	return done, nil
+}
+
+func minNonce(a, b []byte) []byte {
+	if bytes.Compare(a, b) < 0 {
+		return a
+	}
+	return b
+}
+
+// processRequest: the peer rekeys the pair whose outbound SPI its
+// REKEY_SA names (its inbound SPI, RFC 7296 §1.3.3).
+func (t *childRekey) processRequest(sa *SA, m *msgIn) {
+	n := m.notify(wire.REKEY_SA)
+	if n == nil || n.Protocol != wire.ProtoESP || len(n.SPI) != 4 {
+		t.refusal = wire.INVALID_SYNTAX
+		return
+	}
+	t.spi = clone(n.SPI)
+	spi := binary.BigEndian.Uint32(n.SPI)
+	for _, c := range sa.children {
+		if c.OutSPI == spi {
+			t.old = c
+		}
+	}
+	switch {
+	case t.old == nil:
+		t.refusal = wire.CHILD_SA_NOT_FOUND
+		return
+	case t.old.deleting || t.old.rekeyed:
+		t.refusal = wire.TEMPORARY_FAILURE
+		return
+	}
+	t.create = &childCreate{only: t.old.cfg}
+	t.create.processCCSARequest(sa, m)
+}
+
+func (t *childRekey) buildResponse(sa *SA, m *msgOut) (status, error) {
+	if t.refusal != 0 {
+		if t.refusal == wire.CHILD_SA_NOT_FOUND {
+			// RFC 7296 §3.10.1: names the SPI of the unknown pair.
+			m.add(&wire.Notify{NotifyType: wire.CHILD_SA_NOT_FOUND, Protocol: wire.ProtoESP, SPI: t.spi})
+		} else {
+			m.notify(t.refusal, nil)
+		}
+		return done, nil
+	}
+	t.create.buildCCSAResponse(sa, m)
+	nw := t.create.installed
+	if nw == nil {
+		return done, nil
+	}
+	if t.old.rekeying {
+		// Both ends rekey this pair (§2.8.1): decide when our own
+		// response arrives.
+		t.old.peerNew = &peerRekey{child: nw, ni: t.create.peerNonce, nr: t.create.nonce}
+		return done, nil
+	}
+	t.old.rekeyed = true // the peer deletes it
+	sa.childRekeyed(t.old, nw)
+	return done, nil
+}
+
+// childRekeyed reports that old is replaced by nw.
+func (sa *SA) childRekeyed(old, nw *ChildSA) {
+	ev := Event{Kind: EventChildRekeyed, Child: nw.Name, InSPI: nw.InSPI, OutSPI: nw.OutSPI,
+		OldInSPI: old.InSPI, OldOutSPI: old.OutSPI}
+	sa.fillEvent(&ev)
+	sa.out.Events = append(sa.out.Events, ev)
+	sa.info("ike: Child SA rekeyed", "child", nw.Name, "old_in", old.InSPI, "new_in", nw.InSPI)
+}
