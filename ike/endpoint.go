@@ -284,6 +284,16 @@ func (ep *Endpoint) run(sa *SA, now time.Time, out *Output, f func()) {
 	sa.out, sa.now = out, now
 	f()
 	sa.out = nil
+	// New IKE SAs from a rekey join the table and start their work.
+	spawned := sa.spawned
+	sa.spawned = nil
+	for _, n := range spawned {
+		if n.state != stateEstablished {
+			continue
+		}
+		ep.sas[n.ourSPI()] = n
+		ep.run(n, now, out, func() { n.initiate(now, out) })
+	}
 	if sa.state == stateDead {
 		ep.remove(sa)
 		return
@@ -320,6 +330,7 @@ func (ep *Endpoint) endHalfOpen(sa *SA) {
 
 // onEstablished is called by the auth task when the SA is authenticated.
 func (ep *Endpoint) onEstablished(sa *SA) {
+	sa.ikeTimers = newIKETimers(sa)
 	sa.event(sa.out, EventIKEUp, "")
 	sa.info("ike: IKE SA established", "peer", sa.peerID)
 }

@@ -79,3 +79,18 @@ func (ep *Endpoint) RekeyChild(now time.Time, spi uint64, inSPI uint32, out *Out
 	})
 	return nil
 }
+
+// RekeyIKE rekeys the IKE SA with local SPI spi (RFC 7296 §1.3.2): a new
+// IKE SA takes its Child SAs, then the old one is deleted. The new SA's
+// SPI arrives in EventIKERekeyed.
+func (ep *Endpoint) RekeyIKE(now time.Time, spi uint64, out *Output) error {
+	sa := ep.sas[spi]
+	if sa == nil || sa.state != stateEstablished || sa.replaced != nil {
+		return ErrNoSA
+	}
+	ep.run(sa, now, out, func() {
+		sa.queue(newIKERekey())
+		sa.initiate(now, out)
+	})
+	return nil
+}

@@ -41,7 +41,15 @@ func suiteOf(ts []wire.Transform) (suite.Suite, wire.KEID, error) {
 // sets up SK protection. shared is zeroed.
 func (sa *SA) deriveIKEKeys(s suite.Suite, shared []byte) error {
 	defer clear(shared)
-	skeyseed := suite.SKEYSEED(s.PRF, sa.ni, sa.nr, shared)
+	var skeyseed []byte
+	if old := sa.rekeyFrom; old != nil && old.skd != nil {
+		// RFC 7296 §2.18: a rekeyed IKE SA is keyed from the old SK_d,
+		// with the old SA's PRF.
+		skeyseed = suite.RekeySKEYSEED(old.suite.PRF, old.skd, shared, sa.ni, sa.nr)
+		sa.rekeyFrom = nil
+	} else {
+		skeyseed = suite.SKEYSEED(s.PRF, sa.ni, sa.nr, shared)
+	}
 	defer clear(skeyseed)
 	k, err := suite.DeriveIKEKeys(s, skeyseed, sa.ni, sa.nr, sa.spiI, sa.spiR)
 	if err != nil {

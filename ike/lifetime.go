@@ -75,9 +75,12 @@ func (sa *SA) lifeDeadline() time.Time {
 			d = t
 		}
 	}
+	min(sa.ikeTimers.expireAt)
 	if sa.state != stateEstablished {
 		return d
 	}
+	min(sa.ikeTimers.rekeyAt)
+	min(sa.ikeTimers.reauthAt)
 	for _, x := range sa.tm.delayed {
 		min(x.at)
 	}
@@ -91,8 +94,17 @@ func (sa *SA) lifeDeadline() time.Time {
 // onLifeTimer acts on due limits and delayed tasks, then starts the next
 // exchange if the window is free.
 func (sa *SA) onLifeTimer(now time.Time, out *Output) {
+	it := &sa.ikeTimers
+	if !it.expireAt.IsZero() && !now.Before(it.expireAt) {
+		sa.destroy(out, "expired")
+		return
+	}
 	if sa.state != stateEstablished {
 		return
+	}
+	if !it.rekeyAt.IsZero() && !now.Before(it.rekeyAt) {
+		it.rekeyAt = time.Time{}
+		sa.queue(newIKERekey())
 	}
 	kept := sa.tm.delayed[:0]
 	for _, x := range sa.tm.delayed {
@@ -122,4 +134,25 @@ func (sa *SA) onLifeTimer(now time.Time, out *Output) {
 		sa.queueFront(&childDelete{spis: expired, reason: "expired"})
 	}
 	sa.initiate(now, out)
+}
+
+// ikeTimers are the IKE SA's soft limits: rekey (RFC 7296 §2.18) and
+// reauthentication (§2.8.3); zero = none.
+type ikeTimers struct {
+	rekeyAt, reauthAt time.Time
+	expireAt          time.Time // a replaced SA the peer should have deleted by then
+}
+
+// replacedGrace is how long a replaced IKE SA waits for the peer's delete
+// before it goes on its own.
+const replacedGrace = time.Minute
+
+func newIKETimers(sa *SA) ikeTimers {
+	if sa.conn == nil {
+		return ikeTimers{}
+	}
+	var t ikeTimers
+	t.rekeyAt, _ = sa.softHard(sa.conn.RekeyTime, 0)
+	t.reauthAt, _ = sa.softHard(sa.conn.ReauthTime, 0)
+	return t
 }

@@ -61,6 +61,15 @@ type SA struct {
 	tm       taskManager
 	children []*ChildSA
 
+	// IKE SA rekeying (task_ike_rekey.go, RFC 7296 §2.18).
+	rekeyFrom      *SA           // the old SA whose SK_d keys this one; nil once keyed
+	rekeyingIKE    bool          // our rekey of this SA is in flight
+	replaced       *SA           // the new SA that took over the children
+	peerIKE        *peerIKERekey // the peer's rekey that crossed ours (§2.8.1)
+	spawned        []*SA         // new SAs for the endpoint to adopt
+	collisionLoser bool          // a redundant SA of a rekey collision
+	ikeTimers      ikeTimers     // lifetime.go
+
 	// out collects events and data-plane operations while the endpoint
 	// runs one input through this SA; nil otherwise.
 	out *Output
@@ -227,12 +236,19 @@ func (sa *SA) destroy(out *Output, reason string) {
 		out.Events = append(out.Events, ev)
 	}
 	sa.children = nil
+	switch {
+	case sa.replaced != nil && (reason == "deleted" || reason == "deleted-by-peer"):
+		reason = "rekeyed"
+	case sa.collisionLoser && (reason == "deleted" || reason == "deleted-by-peer"):
+		reason = "rekey-collision"
+	}
 	if sa.state >= stateEstablished || sa.initiator {
 		sa.event(out, EventIKEDown, reason)
 	}
 	sa.state = stateDead
 	sa.zero()
 	sa.tm.clear()
+	sa.rekeyFrom, sa.replaced, sa.peerIKE = nil, nil, nil
 }
 
 func (sa *SA) fillEvent(ev *Event) {

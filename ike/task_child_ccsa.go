@@ -165,6 +165,11 @@ func (c *childCreate) failed(sa *SA, reason string) {
 
 func (c *childCreate) processCCSARequest(sa *SA, m *msgIn) {
 	c.requested = true
+	if sa.replaced != nil || sa.rekeyingIKE || sa.state != stateEstablished {
+		// RFC 7296 §2.25: the IKE SA is being rekeyed or deleted.
+		c.failure, c.reason = wire.TEMPORARY_FAILURE, "IKE SA being rekeyed or deleted"
+		return
+	}
 	sap, _ := m.find(wire.PayloadSA).(*wire.SA)
 	ni, _ := m.find(wire.PayloadNonce).(*wire.Nonce)
 	ke, _ := m.find(wire.PayloadKE).(*wire.KE)

@@ -147,7 +147,7 @@ func (t *childRekey) processRequest(sa *SA, m *msgIn) {
 	case t.old == nil:
 		t.refusal = wire.CHILD_SA_NOT_FOUND
 		return
-	case t.old.deleting || t.old.rekeyed:
+	case t.old.deleting || t.old.rekeyed || sa.replaced != nil || sa.rekeyingIKE || sa.state != stateEstablished:
 		t.refusal = wire.TEMPORARY_FAILURE
 		return
 	}

@@ -50,7 +50,7 @@ func (sa *SA) exchangeFor(tasks []task) wire.ExchangeType {
 	case stateInitDone:
 		return wire.IKE_AUTH
 	}
-	if len(tasks) > 0 && tasks[0].kind() == kindChildCreate {
+	if len(tasks) > 0 && (tasks[0].kind() == kindChildCreate || tasks[0].kind() == kindIKERekey) {
 		return wire.CREATE_CHILD_SA
 	}
 	return wire.INFORMATIONAL
@@ -507,6 +507,9 @@ func responderTasks(sa *SA, in *msgIn) []task {
 		}
 		if in.find(wire.PayloadTSi) != nil {
 			return []task{&childRekey{}} // §1.3.3
+		}
+		if s, ok := in.find(wire.PayloadSA).(*wire.SA); ok && len(s.Proposals) > 0 && s.Proposals[0].Protocol == wire.ProtoIKE {
+			return []task{&ikeRekey{}} // §1.3.2
 		}
 		return []task{&info{}}
 	}

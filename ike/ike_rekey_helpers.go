@@ -1,0 +1,43 @@
+package ike
+
+import "errors"
+
+// Helpers of the IKE SA rekey (task_ike_rekey.go).
+
+func asNotify(err error, ne **notifyError) bool { return errors.As(err, ne) }
+
+// adopt completes a new SA from a rekey: it is authenticated by the
+// old one (RFC 7296 §2.18), frees what only the exchange needed, arms its
+// lifetimes and is handed to the endpoint when the current input is done.
+func (sa *SA) adopt(n *SA) {
+	n.state = stateEstablished
+	// Nonces are public and may still sit in the response being built:
+	// dropped, not zeroed. No AUTH follows, so SK_p goes.
+	n.ni, n.nr, n.proposal = nil, nil, nil
+	clear(n.skpi)
+	clear(n.skpr)
+	n.skpi, n.skpr = nil, nil
+	n.ikeTimers = newIKETimers(n)
+	sa.spawned = append(sa.spawned, n)
+}
+
+// moveTo hands the Child SAs, the queued and delayed work to n, which
+// replaces sa (RFC 7296 §2.18), and reports it.
+func (sa *SA) moveTo(n *SA) {
+	n.children = append(n.children, sa.children...)
+	sa.children = nil
+	for _, t := range sa.tm.queued {
+		if t.kind() != kindIKEDelete && t.kind() != kindIKERekey {
+			n.queue(t)
+		}
+	}
+	sa.tm.queued = nil
+	n.tm.delayed = append(n.tm.delayed, sa.tm.delayed...)
+	sa.tm.delayed = nil
+	sa.replaced = n
+	sa.ikeTimers = ikeTimers{expireAt: sa.now.Add(replacedGrace)}
+	ev := Event{Kind: EventIKERekeyed, OldSPIi: sa.spiI, OldSPIr: sa.spiR}
+	n.fillEvent(&ev)
+	sa.out.Events = append(sa.out.Events, ev)
+	sa.info("ike: IKE SA rekeyed", "new_spi_i", hex64(n.spiI), "new_spi_r", hex64(n.spiR))
+}
