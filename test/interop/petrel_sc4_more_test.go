@@ -224,7 +224,10 @@ func TestPetrelTSUnacceptable(t *testing.T) {
 			}
 			s.Logf("initiator reports: %v", err)
 			for _, n := range []Node{x.dut, x.peer} {
-				sas, _ := n.ListSAs(ctx)
+				sas, err := n.ListSAs(ctx)
+				if err != nil {
+					s.Fatalf("%v", err)
+				}
 				for _, sa := range sas {
 					if len(sa.Children) != 0 {
 						s.Fatalf("%s lists a Child SA: %s", n.Name(), describeSAs(sas))
