@@ -86,9 +86,31 @@ type ChildConfig struct {
 	IPComp bool
 	// Proposals are ESP proposals; nil means suite.DefaultESPProposals.
 	Proposals [][]wire.Transform
-	// Lifetimes, carried for the rekeying issue; not acted on yet.
+	// RekeyTime is the soft limit that starts a rekey (less a random
+	// tenth, so both ends rarely start together); LifeTime the hard limit
+	// that deletes the pair (0 = RekeyTime plus a tenth). RFC 7296 §2.8.
 	RekeyTime, LifeTime time.Duration
-	LifeBytes           uint64
+	// RekeyBytes/RekeyPackets start a rekey and LifeBytes/LifePackets
+	// delete the pair once the data-plane counters reported through
+	// Endpoint.ChildUsage reach them (either direction); 0 = no limit.
+	RekeyBytes, LifeBytes     uint64
+	RekeyPackets, LifePackets uint64
+	// DPDAction is what happens to this child when the peer is declared
+	// dead (RFC 7296 §2.4).
+	DPDAction DPDAction
+}
+
+// DPDAction is what to do with a child when its peer is dead.
+type DPDAction uint8
+
+const (
+	DPDClear   DPDAction = iota // remove it (the default)
+	DPDRestart                  // initiate the connection again at once
+	DPDTrap                     // leave it to the daemon to initiate on the next packet (EventPeerDead says "trap")
+)
+
+func (a DPDAction) String() string {
+	return [...]string{"clear", "restart", "trap"}[a%3]
 }
 
 // Connection is one configured peering: addresses, IKE proposals, local and
@@ -130,8 +152,15 @@ type Connection struct {
 	RemoteNATTPort uint16
 	// Retransmit schedule of requests this side sends.
 	Retransmit Retransmit
-	// IKE SA lifetimes, carried for the rekeying issue; not acted on yet.
+	// RekeyTime starts an IKE SA rekey (RFC 7296 §2.18); ReauthTime a
+	// reauthentication: a fresh IKE SA and children, made before the old
+	// one is deleted (§2.8.3). Both less a random tenth; 0 = never.
 	RekeyTime, ReauthTime time.Duration
+	// DPDDelay is the quiet interval after which an empty INFORMATIONAL
+	// checks that the peer is alive (RFC 7296 §2.4); 0 = only when
+	// something else is sent. A peer that answers nothing before the
+	// retransmission schedule runs out is dead.
+	DPDDelay time.Duration
 }
 
 func (c *Connection) ikeProposals() [][]wire.Transform {

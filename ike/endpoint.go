@@ -296,6 +296,13 @@ func (ep *Endpoint) run(sa *SA, now time.Time, out *Output, f func()) {
 	}
 	if sa.state == stateDead {
 		ep.remove(sa)
+		if sa.restart && sa.conn != nil && sa.conn.Remote.IsValid() {
+			// DPD action restart (RFC 7296 §2.4): initiate again.
+			sa.restart = false
+			if _, err := ep.Initiate(now, sa.conn.Name, out); err != nil {
+				ep.log.Info("ike: restart after dead peer failed", "conn", sa.conn.Name, "err", err)
+			}
+		}
 		return
 	}
 	if sa.halfOpen && sa.state >= stateEstablished {

@@ -69,6 +69,8 @@ type SA struct {
 	spawned        []*SA         // new SAs for the endpoint to adopt
 	collisionLoser bool          // a redundant SA of a rekey collision
 	ikeTimers      ikeTimers     // lifetime.go
+	lastRecv       time.Time     // last authenticated message from the peer (task_dpd.go)
+	restart        bool          // initiate the connection again once destroyed (DPD restart)
 
 	// out collects events and data-plane operations while the endpoint
 	// runs one input through this SA; nil otherwise.

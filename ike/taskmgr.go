@@ -244,6 +244,7 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 		if !ok {
 			return
 		}
+		sa.lastRecv = now
 		if we != nil {
 			sa.syntaxError(in, we, out)
 			return
@@ -279,6 +280,7 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 	if !ok {
 		return
 	}
+	sa.lastRecv = now
 	if we != nil {
 		sa.syntaxError(in, we, out)
 		return
@@ -523,6 +525,10 @@ func (sa *SA) onTimer(now time.Time, out *Output) {
 	if tm.inFlight() && !now.Before(tm.retryAt) {
 		if tm.sends > tm.schedule.Tries {
 			sa.info("ike: giving up after retransmissions", "exchange", tm.exch, "sends", tm.sends)
+			if sa.state == stateEstablished && sa.replaced == nil {
+				sa.peerDead(out) // RFC 7296 §2.4
+				return
+			}
 			sa.destroy(out, "timeout")
 			return
 		}
@@ -537,6 +543,10 @@ func (sa *SA) onTimer(now time.Time, out *Output) {
 	}
 	if l := sa.lifeDeadline(); !l.IsZero() && !now.Before(l) {
 		sa.onLifeTimer(now, out)
+	}
+	if sa.state == stateEstablished {
+		sa.checkLiveness(now)
+		sa.initiate(now, out)
 	}
 }
 
@@ -558,8 +568,10 @@ func (sa *SA) nextDeadline() time.Time {
 			d = h
 		}
 	}
-	if l := sa.lifeDeadline(); !l.IsZero() && (d.IsZero() || l.Before(d)) {
-		d = l
+	for _, l := range []time.Time{sa.lifeDeadline(), sa.dpdDue()} {
+		if !l.IsZero() && (d.IsZero() || l.Before(d)) {
+			d = l
+		}
 	}
 	return d
 }
