@@ -309,6 +309,10 @@ func (ep *Endpoint) run(sa *SA, now time.Time, out *Output, f func()) {
 		ep.endHalfOpen(sa)
 	}
 	ep.timers.set(sa, sa.nextDeadline())
+	if sa.reauth {
+		sa.reauth = false
+		ep.reauthenticate(sa, now, out)
+	}
 }
 
 func (ep *Endpoint) remove(sa *SA) {
@@ -338,6 +342,7 @@ func (ep *Endpoint) endHalfOpen(sa *SA) {
 // onEstablished is called by the auth task when the SA is authenticated.
 func (ep *Endpoint) onEstablished(sa *SA) {
 	sa.ikeTimers = newIKETimers(sa)
+	ep.reauthDone(sa)
 	sa.event(sa.out, EventIKEUp, "")
 	sa.info("ike: IKE SA established", "peer", sa.peerID)
 }

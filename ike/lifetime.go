@@ -106,6 +106,13 @@ func (sa *SA) onLifeTimer(now time.Time, out *Output) {
 		it.rekeyAt = time.Time{}
 		sa.queue(newIKERekey())
 	}
+	if !it.reauthAt.IsZero() && !now.Before(it.reauthAt) {
+		// RFC 7296 §2.8.3: reauthenticate with a fresh IKE SA; this one
+		// goes once that is up (Endpoint.run, onEstablished).
+		it.reauthAt = time.Time{}
+		it.rekeyAt = time.Time{}
+		sa.reauth = true
+	}
 	kept := sa.tm.delayed[:0]
 	for _, x := range sa.tm.delayed {
 		if now.Before(x.at) {

@@ -71,6 +71,8 @@ type SA struct {
 	ikeTimers      ikeTimers     // lifetime.go
 	lastRecv       time.Time     // last authenticated message from the peer (task_dpd.go)
 	restart        bool          // initiate the connection again once destroyed (DPD restart)
+	reauth         bool          // start a fresh IKE SA replacing this one (lifetime.go)
+	reauthOf       *SA           // the SA this one replaces once established
 
 	// out collects events and data-plane operations while the endpoint
 	// runs one input through this SA; nil otherwise.
@@ -103,6 +105,8 @@ type ChildSA struct {
 	rekeyed  bool        // replaced: a delete by one side is under way (§2.8)
 	peerNew  *peerRekey  // the peer rekeyed this pair while our rekey was in flight (§2.8.1)
 	timers   childTimers // lifetimes (lifetime.go)
+	// volumeRekey: a rekey was started for the byte/packet limit (usage.go)
+	volumeRekey bool
 }
 
 // peerRekey is what a responder remembers of a rekey of a pair it was
