@@ -245,7 +245,7 @@ func (ep *Endpoint) Initiate(now time.Time, name string, out *Output) (uint64, e
 	}
 	sa := ep.newSA(c, true, c.Local, c.Remote, now)
 	sa.spiI = spi
-	for _, t := range []task{&ikeInit{}, &natd{}, &features{}, &auth{}, &childCreate{}} {
+	for _, t := range []task{&ikeInit{}, &natd{}, &features{}, &auth{}, &initialContact{}, &childCreate{}} {
 		sa.queue(t)
 	}
 	ep.sas[spi] = sa

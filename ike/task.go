@@ -21,13 +21,15 @@ const (
 	kindChildDelete                 // task_child_delete.go: INFORMATIONAL with D(ESP)
 	kindIKERekey                    // task_ike_rekey.go: CREATE_CHILD_SA rekeying the IKE SA
 	kindDPD                         // task_dpd.go: empty INFORMATIONAL liveness check
+	kindInitialContact              // task_initial_contact.go: N(INITIAL_CONTACT) in IKE_AUTH
+	kindNotify                      // task_initial_contact.go: INFORMATIONAL with N(INVALID_SPI)
 )
 
 // taskOrder is the explicit order in which the task manager hands a message
 // to its tasks. COOKIE must be the first payload of a retried IKE_SA_INIT
 // (RFC 7296 §2.6), so IKE_INIT builds first; AUTH must be verified before a
 // Child SA is accepted, so AUTH processes before CHILD_CREATE.
-var taskOrder = [...]taskKind{kindIKEInit, kindNATD, kindFeatures, kindAuth, kindIKERekey, kindChildCreate, kindChildDelete, kindIKEDelete, kindInfo, kindDPD}
+var taskOrder = [...]taskKind{kindIKEInit, kindNATD, kindFeatures, kindAuth, kindInitialContact, kindIKERekey, kindChildCreate, kindChildDelete, kindIKEDelete, kindInfo, kindDPD, kindNotify}
 
 var orderIndex = func() (idx [len(taskOrder)]int) {
 	for i, k := range taskOrder {

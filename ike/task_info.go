@@ -29,6 +29,9 @@ func (t *info) process(sa *SA, m *msgIn) (status, error) {
 		sa.state = stateDeleting
 		sa.peerRefused = true
 	}
+	if n := m.notify(wire.INVALID_SPI); n != nil && n.Protocol == wire.ProtoESP {
+		sa.staleSPI(n) // RFC 7296 §1.5: protected, so trusted
+	}
 	for _, p := range m.payloads {
 		d, ok := p.(*wire.Delete)
 		if !ok || d.Protocol != wire.ProtoESP {

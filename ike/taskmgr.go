@@ -495,7 +495,7 @@ func (sa *SA) processRequest(now time.Time, in *msgIn, out *Output) {
 func responderTasks(sa *SA, in *msgIn) []task {
 	switch in.hdr.Exchange {
 	case wire.IKE_SA_INIT:
-		return []task{&ikeInit{}, &natd{}, &features{}, &auth{}, &childCreate{}}
+		return []task{&ikeInit{}, &natd{}, &features{}, &auth{}, &initialContact{}, &childCreate{}}
 	case wire.INFORMATIONAL:
 		for _, p := range in.payloads {
 			if d, ok := p.(*wire.Delete); ok && d.Protocol == wire.ProtoIKE {
