@@ -11,18 +11,18 @@ import (
 type taskKind uint8
 
 const (
-	kindIKEInit     taskKind = iota // task_ike_init.go: SA, KE, Nonce, COOKIE, INVALID_KE retry
-	kindNATD                        // task_natd.go: NAT_DETECTION_* (RFC 7296 §2.23)
-	kindFeatures                    // task_features.go: fragmentation, signature hashes
-	kindAuth                        // task_auth.go: IDi/IDr, AUTH
-	kindChildCreate                 // task_child_create.go: first Child SA (RFC 7296 §1.2)
-	kindIKEDelete                   // task_ike_delete.go: INFORMATIONAL with D(IKE)
-	kindInfo                        // task_info.go: other INFORMATIONAL requests
-	kindChildDelete                 // task_child_delete.go: INFORMATIONAL with D(ESP)
-	kindIKERekey                    // task_ike_rekey.go: CREATE_CHILD_SA rekeying the IKE SA
-	kindDPD                         // task_dpd.go: empty INFORMATIONAL liveness check
-	kindInitialContact              // task_initial_contact.go: N(INITIAL_CONTACT) in IKE_AUTH
-	kindNotify                      // task_initial_contact.go: INFORMATIONAL with N(INVALID_SPI)
+	kindIKEInit        taskKind = iota // task_ike_init.go: SA, KE, Nonce, COOKIE, INVALID_KE retry
+	kindNATD                           // task_natd.go: NAT_DETECTION_* (RFC 7296 §2.23)
+	kindFeatures                       // task_features.go: fragmentation, signature hashes
+	kindAuth                           // task_auth.go: IDi/IDr, AUTH
+	kindChildCreate                    // task_child_create.go: first Child SA (RFC 7296 §1.2)
+	kindIKEDelete                      // task_ike_delete.go: INFORMATIONAL with D(IKE)
+	kindInfo                           // task_info.go: other INFORMATIONAL requests
+	kindChildDelete                    // task_child_delete.go: INFORMATIONAL with D(ESP)
+	kindIKERekey                       // task_ike_rekey.go: CREATE_CHILD_SA rekeying the IKE SA
+	kindDPD                            // task_dpd.go: empty INFORMATIONAL liveness check
+	kindInitialContact                 // task_initial_contact.go: N(INITIAL_CONTACT) in IKE_AUTH
+	kindNotify                         // task_initial_contact.go: INFORMATIONAL with N(INVALID_SPI)
 )
 
 // taskOrder is the explicit order in which the task manager hands a message
