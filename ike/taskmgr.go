@@ -26,6 +26,7 @@ type taskManager struct {
 	peerMID uint32            // next request ID expected
 	resp    [][]byte          // our response to request peerMID-1 (datagram or fragments)
 	frag    *wire.Reassembler // SKF fragments being collected (RFC 7383), nil when none
+	fragAt  time.Time         // when frag started collecting
 	passive []task            // responder tasks that live across exchanges
 
 	delayed []delayed // tasks waiting for a time (lifetime.go)
@@ -541,6 +542,7 @@ func (sa *SA) onTimer(now time.Time, out *Output) {
 		sa.destroy(out, "half-open timeout")
 		return
 	}
+	sa.expireFragments(now)
 	if l := sa.lifeDeadline(); !l.IsZero() && !now.Before(l) {
 		sa.onLifeTimer(now, out)
 	}
@@ -568,7 +570,7 @@ func (sa *SA) nextDeadline() time.Time {
 			d = h
 		}
 	}
-	for _, l := range []time.Time{sa.lifeDeadline(), sa.dpdDue()} {
+	for _, l := range []time.Time{sa.lifeDeadline(), sa.dpdDue(), sa.fragDeadline()} {
 		if !l.IsZero() && (d.IsZero() || l.Before(d)) {
 			d = l
 		}
