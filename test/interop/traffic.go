@@ -61,6 +61,9 @@ func (s *Scenario) Iperf3(client *Netns, src netip.Addr, server *Netns, dst neti
 	for try := 0; try < 20; try++ { // the server needs a moment to listen
 		out, err = runCmd(client.Command(ctx, "iperf3", "-c", dst.String(), "-B", src.String(), "-p", "5201",
 			"-t", strconv.Itoa(secs), "-J", "--connect-timeout", "3000"))
+		if err == nil {
+			err = iperfJSONError(out) // with -J, iperf3 3.12 exits 0 even when it could not connect
+		}
 		if err == nil || ctx.Err() != nil || !p.running() {
 			break
 		}
@@ -85,4 +88,16 @@ func (s *Scenario) Iperf3(client *Netns, src netip.Addr, server *Netns, dst neti
 	}
 	return IperfResult{SentBits: j.End.SumSent.BitsPerSecond, ReceivedBits: j.End.SumReceived.BitsPerSecond,
 		Retransmits: j.End.SumSent.Retransmits}, nil
+}
+
+// iperfJSONError returns the "error" iperf3 reported in its JSON output,
+// or nil.
+func iperfJSONError(out string) error {
+	var j struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(out), &j) == nil && j.Error != "" {
+		return fmt.Errorf("iperf3: %s", j.Error)
+	}
+	return nil
 }
