@@ -11,6 +11,7 @@ func asNotify(err error, ne **notifyError) bool { return errors.As(err, ne) }
 // lifetimes and is handed to the endpoint when the current input is done.
 func (sa *SA) adopt(n *SA) {
 	n.state = stateEstablished
+	n.now = sa.now
 	// Nonces are public and may still sit in the response being built:
 	// dropped, not zeroed. No AUTH follows, so SK_p goes.
 	n.ni, n.nr, n.proposal = nil, nil, nil

@@ -58,9 +58,11 @@ type delayed struct {
 	t  task
 }
 
-// retryLater queues t after a random delay of 1-5 s (RFC 7296 §2.25).
+// retryLater queues t after a random delay (RFC 7296 §2.25): 1-5 s, or
+// one to five retransmission timeouts when those are shorter.
 func (sa *SA) retryLater(t task) {
-	sa.tm.delayed = append(sa.tm.delayed, delayed{at: sa.now.Add(time.Second + sa.jitter(4*time.Second)), t: t})
+	base := min(time.Second, sa.tm.schedule.Timeout)
+	sa.tm.delayed = append(sa.tm.delayed, delayed{at: sa.now.Add(base + sa.jitter(4*base)), t: t})
 }
 
 // queueFront puts t before the other queued tasks (the delete that

@@ -82,8 +82,14 @@ func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
 		return done, nil
 	}
 	if m.notify(wire.TEMPORARY_FAILURE) != nil {
-		if old != nil && old.peerNew == nil {
-			sa.retryLater(newChildRekey(t.inSPI))
+		// The pair may have moved to a new IKE SA meanwhile (§2.18);
+		// the retry goes where it lives now.
+		h, c := sa.holder(t.inSPI)
+		if c != nil {
+			c.rekeying = false
+			if c.peerNew == nil && !c.rekeyed && !c.deleting {
+				h.retryLater(newChildRekey(t.inSPI))
+			}
 		}
 		return done, nil
 	}
@@ -119,6 +125,17 @@ func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
 	sa.childRekeyed(old, nw)
 	sa.queueFront(&childDelete{spis: []uint32{old.InSPI}, reason: "rekeyed"})
 	return done, nil
+}
+
+// holder finds the IKE SA that now holds the pair with inbound SPI spi,
+// following IKE rekeys.
+func (sa *SA) holder(spi uint32) (*SA, *ChildSA) {
+	for h, n := sa, 0; h != nil && n < 8; h, n = h.replaced, n+1 {
+		if c := h.childByInSPI(spi); c != nil {
+			return h, c
+		}
+	}
+	return nil, nil
 }
 
 func minNonce(a, b []byte) []byte {

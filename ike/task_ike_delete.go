@@ -23,6 +23,9 @@ func (ikeDelete) process(sa *SA, m *msgIn) (status, error) {
 		sa.destroy(sa.out, "deleted")
 		return done, nil
 	}
+	// A peer's rekey we answered while ours was in flight stands now:
+	// its SA takes the children before this one goes (RFC 7296 §2.8.1).
+	sa.settlePeerRekey()
 	sa.state = stateDeleting
 	return needMore, nil
 }
