@@ -116,28 +116,28 @@ func TestPetrelDelete(t *testing.T) {
 	}
 }
 
-// ikeRetransmits counts, by sender address, IKE requests sent again
-// before their response crossed the link (the capture sees a dropped
-// packet before the loss rule drops it).
+// ikeRetransmits counts, by sender address, IKE requests sent again: a
+// request equal (exchange, message ID, direction) to the sender's previous
+// one. The capture sees every packet, also those the loss rule then drops,
+// and a retransmission may follow a lost request or a lost response.
 func ikeRetransmits(r CaptureReport) map[string]int {
 	type key struct {
-		src, dst string
-		exch     int
-		id       uint32
+		dst  string
+		exch int
+		id   uint32
 	}
-	pending := map[key]bool{}
+	last := map[string]key{}
 	re := map[string]int{}
 	for _, m := range r.IKE {
 		if m.Response {
-			delete(pending, key{m.Dst, m.Src, m.Exchange, m.MsgID})
 			continue
 		}
-		k := key{m.Src, m.Dst, m.Exchange, m.MsgID}
-		if pending[k] {
+		k := key{m.Dst, m.Exchange, m.MsgID}
+		if prev, ok := last[m.Src]; ok && prev == k {
 			host, _ := splitHostPort(m.Src)
 			re[host]++
 		}
-		pending[k] = true
+		last[m.Src] = k
 	}
 	return re
 }
