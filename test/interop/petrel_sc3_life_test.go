@@ -1,6 +1,11 @@
 package interop
 
 import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +68,7 @@ func TestPetrelLossDuringSetup(t *testing.T) {
 			if inits < rounds {
 				s.Fatalf("capture: %d IKE_SA_INIT requests for %d setups", inits, rounds)
 			}
-			re := ikeRetransmits(r)
+			re := ikeRetransmits(s, x.capture.Path)
 			s.Logf("%d setups under 5%% loss: %d packets dropped, %d IKE messages, %d IKE_SA_INIT requests, retransmitted requests by sender %v",
 				rounds, dropped, len(r.IKE), inits, re)
 		})
@@ -116,28 +121,39 @@ func TestPetrelDelete(t *testing.T) {
 	}
 }
 
-// ikeRetransmits counts, by sender address, IKE requests sent again: a
-// request equal (exchange, message ID, direction) to the sender's previous
-// one. The capture sees every packet, also those the loss rule then drops,
-// and a retransmission may follow a lost request or a lost response.
-func ikeRetransmits(r CaptureReport) map[string]int {
-	type key struct {
-		dst  string
-		exch int
-		id   uint32
+// ikeRetransmits counts, by sender address, IKE requests sent again: the
+// same request (initiator SPI, exchange, message ID) from the same sender.
+// The capture sees every packet, also those the loss rule then drops, and
+// a retransmission may follow a lost request or a lost response. (A
+// retried IKE_SA_INIT after COOKIE or INVALID_KE_PAYLOAD would count too;
+// this scenario has neither.)
+func ikeRetransmits(s *Scenario, pcap string) map[string]int {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "tshark", "-n", "-r", pcap, "-Y", "isakmp", "-T", "fields",
+		"-e", "ip.src", "-e", "isakmp.ispi", "-e", "isakmp.exchangetype", "-e", "isakmp.messageid", "-e", "isakmp.flags")
+	cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+filepath.Join(s.Dir, "wireshark-empty"))
+	out, err := cmd.Output()
+	if err != nil {
+		s.Fatalf("tshark on %s: %v", filepath.Base(pcap), err)
 	}
-	last := map[string]key{}
+	seen := map[string]bool{}
 	re := map[string]int{}
-	for _, m := range r.IKE {
-		if m.Response {
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) != 5 {
 			continue
 		}
-		k := key{m.Dst, m.Exchange, m.MsgID}
-		if prev, ok := last[m.Src]; ok && prev == k {
-			host, _ := splitHostPort(m.Src)
-			re[host]++
+		flags, err := strconv.ParseUint(strings.TrimPrefix(f[4], "0x"), 16, 8)
+		if err != nil || flags&0x20 != 0 { // a response
+			continue
 		}
-		last[m.Src] = k
+		k := strings.Join(f[:4], " ")
+		if seen[k] {
+			re[f[0]]++
+		}
+		seen[k] = true
 	}
 	return re
 }
