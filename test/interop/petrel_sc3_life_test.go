@@ -272,7 +272,8 @@ func TestPetrelChildRekey(t *testing.T) {
 			s := x.s
 			first, _ := x.up(20 * time.Second)
 			r := s.RequirePing(x.topo.A, x.topo.LanA, x.topo.LanB, 35, 33, 200*time.Millisecond) // 7 s
-			last, _ := x.list()                                                                  // both sides agree on the current SPIs
+			// Both sides must agree on the current SPIs.
+			last, _ := x.list()
 			c0, _ := first.Child(x.ca.ChildName())
 			c1, _ := last.Child(x.ca.ChildName())
 			if c1.SPIIn == c0.SPIIn || last.SPIi != first.SPIi {
