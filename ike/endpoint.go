@@ -296,6 +296,10 @@ func (ep *Endpoint) run(sa *SA, now time.Time, out *Output, f func()) {
 	}
 	if sa.state == stateDead {
 		ep.remove(sa)
+		if n := sa.handedTo; n != nil && n.kick && n.state == stateEstablished {
+			n.kick = false
+			ep.run(n, now, out, func() { n.initiate(now, out) })
+		}
 		if sa.restart && sa.conn != nil && sa.conn.Remote.IsValid() {
 			// DPD action restart (RFC 7296 §2.4): initiate again.
 			sa.restart = false

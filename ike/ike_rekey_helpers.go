@@ -42,3 +42,32 @@ func (sa *SA) moveTo(n *SA) {
 	sa.out.Events = append(sa.out.Events, ev)
 	sa.info("ike: IKE SA rekeyed", "new_spi_i", hex64(n.spiI), "new_spi_r", hex64(n.spiR))
 }
+
+// doom marks the redundant SA of a rekey collision that the peer is to
+// delete: it is never rekeyed or checked for liveness, and goes on its own
+// after a grace period if the peer's delete never comes.
+func (sa *SA) doom(winner *SA) {
+	sa.pendingOld = nil
+	sa.replaced = winner
+	sa.collisionLoser = true
+	sa.ikeTimers = ikeTimers{expireAt: sa.now.Add(replacedGrace)}
+}
+
+// handOver gives the child work of a replaced SA that dies (its peer
+// deleted it first) to the SA that replaced it, where the pairs live now.
+func (sa *SA) handOver() {
+	n := sa.replaced
+	if n == nil || n.state != stateEstablished {
+		return
+	}
+	for _, t := range append(sa.tm.active, sa.tm.queued...) {
+		switch t.(type) {
+		case *childDelete, *childRekey:
+			n.queue(t)
+		}
+	}
+	if len(n.tm.queued) > 0 {
+		n.kick = true
+		sa.handedTo = n
+	}
+}

@@ -73,6 +73,9 @@ type SA struct {
 	restart        bool          // initiate the connection again once destroyed (DPD restart)
 	reauth         bool          // start a fresh IKE SA replacing this one (lifetime.go)
 	reauthOf       *SA           // the SA this one replaces once established
+	kick           bool          // work was handed over: start it (ep.run)
+	handedTo       *SA           // where a dying replaced SA handed its work
+	pendingOld     *SA           // a peer's rekey SA awaiting our collision decision: the old SA
 
 	// out collects events and data-plane operations while the endpoint
 	// runs one input through this SA; nil otherwise.
@@ -242,6 +245,7 @@ func (sa *SA) destroy(out *Output, reason string) {
 		out.Events = append(out.Events, ev)
 	}
 	sa.children = nil
+	sa.handOver()
 	switch {
 	case sa.replaced != nil && (reason == "deleted" || reason == "deleted-by-peer"):
 		reason = "rekeyed"

@@ -41,7 +41,8 @@ func (t *childDelete) build(sa *SA, m *msgOut) (status, error) {
 
 func (t *childDelete) process(sa *SA, m *msgIn) (status, error) {
 	for _, spi := range t.spis {
-		sa.removeChild(sa.childByInSPI(spi), t.reason)
+		h, c := sa.holder(spi) // the pair may have moved in an IKE rekey
+		sa.removeFrom(h, c, t.reason)
 	}
 	return done, nil
 }

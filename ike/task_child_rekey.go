@@ -3,6 +3,7 @@ package ike
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -32,6 +33,7 @@ type childRekey struct {
 	old     *ChildSA
 	refusal wire.NotifyType
 	spi     []byte // the REKEY_SA's SPI, echoed in CHILD_SA_NOT_FOUND
+	oldRef  *ChildSA // initiator: the old pair, even once removed
 }
 
 func newChildRekey(inSPI uint32) *childRekey { return &childRekey{inSPI: inSPI} }
@@ -63,6 +65,7 @@ func (t *childRekey) build(sa *SA, m *msgOut) (status, error) {
 		t.create.inSPI = spi
 	}
 	old.rekeying = true
+	t.oldRef = old
 	m.add(wire.NewRekeySA(wire.ProtoESP, t.inSPI))
 	return t.create.buildCCSA(sa, m)
 }
@@ -72,13 +75,13 @@ func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
 		t.processRequest(sa, m)
 		return needMore, nil
 	}
-	old := sa.childByInSPI(t.inSPI)
+	h, old := sa.holder(t.inSPI)
 	if old != nil {
 		old.rekeying = false
 	}
 	if m.notify(wire.CHILD_SA_NOT_FOUND) != nil {
 		// §2.25: the peer deleted the pair; so do we.
-		sa.removeChild(old, "not-found-by-peer")
+		sa.removeFrom(h, old, "not-found-by-peer")
 		return done, nil
 	}
 	if m.notify(wire.TEMPORARY_FAILURE) != nil {
@@ -98,7 +101,29 @@ func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
 		return st, err
 	}
 	nw := t.create.installed
+	sa.rehome(nw)
+	if h != nil && h != sa {
+		// Finish on the SA that holds the pairs now, and let it start
+		// the delete that follows.
+		out, now := sa.out, sa.now
+		h.out, h.now = out, now
+		defer sa.ep.run(h, now, out, func() { h.initiate(now, out) })
+		sa = h
+	}
 	if old == nil {
+		if r := t.oldRef; nw != nil && r != nil && r.peerNew != nil {
+			// Both rekeyed the pair and the peer, having won, deleted
+			// it before our response came: ours is redundant (§2.8.1).
+			hh, _ := sa.holder(nw.InSPI)
+			if hh != nil && hh != sa {
+				out, now := sa.out, sa.now
+				hh.out, hh.now = out, now
+				defer sa.ep.run(hh, now, out, func() { hh.initiate(now, out) })
+			}
+			if hh != nil {
+				hh.queueFront(&childDelete{spis: []uint32{nw.InSPI}, reason: "rekey-collision"})
+			}
+		}
 		return done, nil
 	}
 	if nw == nil {
@@ -128,14 +153,50 @@ func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
 }
 
 // holder finds the IKE SA that now holds the pair with inbound SPI spi,
-// following IKE rekeys.
+// following IKE rekeys (§2.18 moves pairs while exchanges on the old SA
+// may still complete).
 func (sa *SA) holder(spi uint32) (*SA, *ChildSA) {
+	return sa.holderBy(func(c *ChildSA) bool { return c.InSPI == spi })
+}
+
+func (sa *SA) holderBy(match func(*ChildSA) bool) (*SA, *ChildSA) {
 	for h, n := sa, 0; h != nil && n < 8; h, n = h.replaced, n+1 {
-		if c := h.childByInSPI(spi); c != nil {
-			return h, c
+		for _, c := range h.children {
+			if match(c) {
+				return h, c
+			}
 		}
 	}
 	return nil, nil
+}
+
+// removeFrom removes c from h, which may be an SA other than the one
+// running (its output is lent for the call).
+func (sa *SA) removeFrom(h *SA, c *ChildSA, reason string) {
+	if h == nil || c == nil {
+		return
+	}
+	if h != sa {
+		h.out, h.now = sa.out, sa.now
+		defer func() { h.out = nil }()
+	}
+	h.removeChild(c, reason)
+}
+
+// rehome moves a pair just installed on a replaced SA to the SA that
+// replaced it.
+func (sa *SA) rehome(c *ChildSA) {
+	h := sa
+	for n := 0; h.replaced != nil && n < 8; n++ {
+		h = h.replaced
+	}
+	if h == sa || c == nil {
+		return
+	}
+	if i := slices.Index(sa.children, c); i >= 0 {
+		sa.children = slices.Delete(sa.children, i, i+1)
+		h.children = append(h.children, c)
+	}
 }
 
 func minNonce(a, b []byte) []byte {
@@ -161,6 +222,11 @@ func (t *childRekey) processRequest(sa *SA, m *msgIn) {
 		}
 	}
 	switch {
+	case t.old == nil && sa.tm.inFlight() && sa.tm.exch == wire.CREATE_CHILD_SA:
+		// The pair may be the one our own pending exchange creates, its
+		// response not yet in (the peer installed it as responder).
+		t.refusal = wire.TEMPORARY_FAILURE
+		return
 	case t.old == nil:
 		t.refusal = wire.CHILD_SA_NOT_FOUND
 		return

@@ -130,6 +130,13 @@ func (t *ikeRekey) process(sa *SA, m *msgIn) (status, error) {
 	nsa := t.nsa
 	ours := minNonce(nsa.ni, nsa.nr)
 	sa.adopt(nsa)
+	if sa.replaced != nil {
+		// The peer already used its new SA, so it won the collision
+		// (peerUsed); ours is redundant.
+		nsa.queue(ikeDelete{})
+		nsa.collisionLoser = true
+		return done, nil
+	}
 	if p := sa.peerIKE; p != nil && p.nsa.state == stateEstablished && bytes.Compare(ours, minNonce(p.ni, p.nr)) < 0 {
 		// Our exchange holds the lowest nonce: our new SA is redundant
 		// (§2.8.1); the peer deletes the old one.
@@ -139,7 +146,11 @@ func (t *ikeRekey) process(sa *SA, m *msgIn) (status, error) {
 		return done, nil
 	}
 	// We won, or there was no collision: the peer deletes its redundant
-	// SA, if any; we move everything over and delete the old one.
+	// SA, if any (and if it never learns it lost, that SA expires here
+	// without being rekeyed); we move everything over and delete the old.
+	if p := sa.peerIKE; p != nil {
+		p.nsa.doom(nsa)
+	}
 	sa.peerIKE = nil
 	sa.moveTo(nsa)
 	sa.queueFront(ikeDelete{})
@@ -151,6 +162,7 @@ func (t *ikeRekey) process(sa *SA, m *msgIn) (status, error) {
 func (sa *SA) settlePeerRekey() {
 	if p := sa.peerIKE; p != nil {
 		sa.peerIKE = nil
+		p.nsa.pendingOld = nil
 		if p.nsa.state == stateEstablished {
 			sa.moveTo(p.nsa)
 		}
@@ -159,7 +171,9 @@ func (sa *SA) settlePeerRekey() {
 
 func (t *ikeRekey) processRequest(sa *SA, m *msgIn) {
 	sap, _ := m.find(wire.PayloadSA).(*wire.SA)
-	childBusy := sa.tm.inFlight() && sa.tm.exch == wire.CREATE_CHILD_SA && !sa.rekeyingIKE
+	// Any request of ours in flight (other than our own IKE rekey, a
+	// collision) must finish on this SA first: refuse (§2.25).
+	childBusy := sa.tm.inFlight() && !sa.rekeyingIKE
 	switch {
 	case sa.replaced != nil || sa.state != stateEstablished || childBusy:
 		t.failed = wire.TEMPORARY_FAILURE
@@ -206,6 +220,7 @@ func (t *ikeRekey) buildResponse(sa *SA, m *msgOut) (status, error) {
 	if sa.rekeyingIKE {
 		// Both ends rekey (§2.8.1): decide when our own response arrives.
 		sa.peerIKE = &peerIKERekey{nsa: nsa, ni: ni, nr: nr}
+		nsa.pendingOld = sa
 		return done, nil
 	}
 	sa.moveTo(nsa) // the peer deletes the old SA
@@ -216,4 +231,29 @@ func (t *ikeRekey) buildResponse(sa *SA, m *msgOut) (status, error) {
 type peerIKERekey struct {
 	nsa    *SA
 	ni, nr []byte
+}
+
+// peerUsed: the peer sent a request other than its delete on the SA of its
+// rekey that crossed ours. Only the winner of the collision goes on using
+// its new SA (§2.8.1), so the children move there now, before the request
+// is processed; our own rekey's SA will be the redundant one.
+func (sa *SA) peerUsed(in *msgIn) {
+	old := sa.pendingOld
+	if old == nil {
+		return
+	}
+	if in.hdr.Exchange == wire.INFORMATIONAL {
+		for _, p := range in.payloads {
+			if d, ok := p.(*wire.Delete); ok && d.Protocol == wire.ProtoIKE {
+				return
+			}
+		}
+	}
+	sa.pendingOld = nil
+	if old.peerIKE == nil || old.peerIKE.nsa != sa || old.state == stateDead {
+		return
+	}
+	old.out, old.now = sa.out, sa.now
+	old.settlePeerRekey()
+	old.out = nil
 }

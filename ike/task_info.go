@@ -1,10 +1,6 @@
 package ike
 
-import (
-	"slices"
-
-	"github.com/petrel-vpn/petrel/wire"
-)
+import "github.com/petrel-vpn/petrel/wire"
 
 // info answers INFORMATIONAL requests other than an IKE delete (RFC 7296
 // §1.4): an empty one is a liveness check and gets an empty response;
@@ -38,17 +34,21 @@ func (t *info) process(sa *SA, m *msgIn) (status, error) {
 			continue
 		}
 		for _, spi := range d.SPIs {
-			i := slices.IndexFunc(sa.children, func(c *ChildSA) bool { return c.OutSPI == spi })
-			if i < 0 {
+			// The pair may have moved to a new IKE SA (§2.18).
+			h, c := sa.holderBy(func(c *ChildSA) bool { return c.OutSPI == spi })
+			if c == nil {
 				continue
 			}
-			c := sa.children[i]
 			if !c.deleting {
 				// §1.4.1: a pair we are deleting ourselves is left out
 				// of the response.
 				t.deleted = append(t.deleted, c.InSPI)
 			}
-			sa.removeChild(c, "deleted-by-peer")
+			reason := "deleted-by-peer"
+			if c.rekeyed || c.peerNew != nil {
+				reason = "rekeyed" // the peer's rekey of it completed (§2.8.1)
+			}
+			sa.removeFrom(h, c, reason)
 		}
 	}
 	return needMore, nil

@@ -418,6 +418,7 @@ func (sa *SA) processResponse(now time.Time, in *msgIn, out *Output) {
 
 func (sa *SA) processRequest(now time.Time, in *msgIn, out *Output) {
 	tm := &sa.tm
+	sa.peerUsed(in) // task_ike_rekey.go
 	if len(tm.passive) == 0 {
 		tm.passive = responderTasks(sa, in)
 		if len(tm.passive) == 0 {
