@@ -57,6 +57,12 @@ func (s *sim) apply(side int, o *Output) {
 		if testing.Verbose() {
 			s.log = append(s.log, fmt.Sprintf("%v side %d %v %q ike %x/%x in %08x out %08x old %08x", s.now.Sub(t0), side, e.Kind, e.Reason, e.SPIi&0xffff, e.SPIr&0xffff, e.InSPI, e.OutSPI, e.OldInSPI))
 		}
+		switch e.Kind {
+		case EventIKEUp, EventIKERekeyed:
+			s.ikeSAs[side][ourSPIOf(e)] = true
+		case EventIKEDown:
+			delete(s.ikeSAs[side], ourSPIOf(e))
+		}
 	}
 	for _, d := range o.Datagrams {
 		if s.rng.Float64() < s.loss {

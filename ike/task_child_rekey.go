@@ -32,7 +32,7 @@ type childRekey struct {
 	// responder
 	old     *ChildSA
 	refusal wire.NotifyType
-	spi     []byte // the REKEY_SA's SPI, echoed in CHILD_SA_NOT_FOUND
+	spi     []byte   // the REKEY_SA's SPI, echoed in CHILD_SA_NOT_FOUND
 	oldRef  *ChildSA // initiator: the old pair, even once removed
 }
 
