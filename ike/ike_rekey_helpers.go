@@ -36,7 +36,7 @@ func (sa *SA) moveTo(n *SA) {
 	n.tm.delayed = append(n.tm.delayed, sa.tm.delayed...)
 	sa.tm.delayed = nil
 	sa.replaced = n
-	sa.ikeTimers = ikeTimers{expireAt: sa.now.Add(replacedGrace)}
+	sa.ikeTimers = ikeTimers{expireAt: sa.now.Add(sa.replacedGrace())}
 	ev := Event{Kind: EventIKERekeyed, OldSPIi: sa.spiI, OldSPIr: sa.spiR}
 	n.fillEvent(&ev)
 	sa.out.Events = append(sa.out.Events, ev)
@@ -50,7 +50,7 @@ func (sa *SA) doom(winner *SA) {
 	sa.pendingOld = nil
 	sa.replaced = winner
 	sa.collisionLoser = true
-	sa.ikeTimers = ikeTimers{expireAt: sa.now.Add(replacedGrace)}
+	sa.ikeTimers = ikeTimers{expireAt: sa.now.Add(sa.replacedGrace())}
 }
 
 // handOver gives the child work of a replaced SA that dies (its peer

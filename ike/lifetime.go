@@ -153,8 +153,16 @@ type ikeTimers struct {
 }
 
 // replacedGrace is how long a replaced IKE SA waits for the peer's delete
-// before it goes on its own.
-const replacedGrace = time.Minute
+// before it goes on its own: as long as the peer's retransmissions of that
+// delete may take (assuming its schedule is ours), and at least 10 s.
+func (sa *SA) replacedGrace() time.Duration {
+	r := sa.tm.schedule
+	var total time.Duration
+	for i := 0; i <= r.Tries; i++ {
+		total += r.delay(i)
+	}
+	return max(total, 10*time.Second)
+}
 
 func newIKETimers(sa *SA) ikeTimers {
 	if sa.conn == nil {
