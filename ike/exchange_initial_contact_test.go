@@ -2,6 +2,7 @@ package ike
 
 import (
 	"testing"
+	"time"
 
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -37,6 +38,7 @@ func TestInitialContact(t *testing.T) {
 	cfg := DefaultEndpointConfig()
 	cfg.Connections = []*Connection{ca}
 	p.a.ep = newEndpoint(t, 9, cfg) // A restarts
+	p.now = p.now.Add(time.Minute)
 	_, req := p.initiate("gw")
 	resp := p.exchange(p.b, req)
 	bout := p.deliver(p.b, p.exchange(p.a, resp))

@@ -51,23 +51,25 @@ func (t *initialContact) process(sa *SA, m *msgIn) (status, error) {
 	return needMore, nil
 }
 
-// hasPeer reports whether another established IKE SA of sa's connection
-// goes to the same peer address.
+// hasPeer reports whether another IKE SA of sa's connection, established
+// or being set up, goes to the same peer address.
 func (ep *Endpoint) hasPeer(sa *SA) bool {
 	for _, o := range ep.sas {
-		if o != sa && o.conn == sa.conn && o.state == stateEstablished && o.remote.Addr() == sa.remote.Addr() {
+		if o != sa && o.conn == sa.conn && o.state != stateDead && o.remote.Addr() == sa.remote.Addr() {
 			return true
 		}
 	}
 	return false
 }
 
-// initialContact removes, without telling the peer, every other IKE SA
+// initialContact removes, without telling the peer, every older IKE SA
 // authenticated with sa's peer identity (RFC 7296 §2.4).
 func (ep *Endpoint) initialContact(sa *SA) {
 	var stale []*SA
 	for _, o := range ep.sas {
-		if o != sa && o.state >= stateEstablished && o.peerID.Equal(sa.peerID) && o.conn == sa.conn {
+		// Only SAs older than this one: a delayed IKE_AUTH must not take
+		// down SAs set up after it.
+		if o != sa && o.state >= stateEstablished && o.peerID.Equal(sa.peerID) && o.conn == sa.conn && o.created.Before(sa.created) {
 			stale = append(stale, o)
 		}
 	}
