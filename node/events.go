@@ -47,6 +47,8 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 			n.stats.fail("ike", ev.Reason)
 		}
 		delete(n.sas, key)
+	case ike.EventIKERekeyed:
+		n.ikeRekeyed(ev)
 	case ike.EventChildUp:
 		n.stats.add(&n.stats.childUp, 1)
 	case ike.EventChildFailed:

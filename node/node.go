@@ -307,6 +307,8 @@ func (n *Node) loop() {
 	defer timer.Stop()
 	keepalive := time.NewTicker(keepaliveInterval)
 	defer keepalive.Stop()
+	usage := time.NewTicker(usageInterval)
+	defer usage.Stop()
 	for {
 		if d, ok := n.deadline(); ok {
 			timer.Reset(max(time.Until(d), 0))
@@ -328,6 +330,8 @@ func (n *Node) loop() {
 			}
 		case <-keepalive.C:
 			n.keepalives()
+		case now := <-usage.C:
+			n.reportUsage(now)
 		case <-n.quit:
 			return
 		}
