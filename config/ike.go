@@ -15,8 +15,7 @@ import (
 
 // This file is the only one that knows the protocol core's types, so that
 // the core can evolve with one place to adapt. Settings the core does not
-// act on yet (dpd_delay, dpd_action, start_action, interface, rekey_bytes)
-// stay in Config for the daemon to read.
+// act on (start_action, interface) stay in Config for the daemon to read.
 
 // IKEConnections converts every connection to the core's form, with PSK
 // authenticators wired from the chosen secrets.
@@ -66,6 +65,7 @@ func (conn *Connection) IKE(rt Retransmit) (*ike.Connection, error) {
 		Retransmit:      ike.Retransmit{Timeout: rt.Timeout, Base: rt.Base, Tries: rt.Tries},
 		RekeyTime:       conn.RekeyTime,
 		ReauthTime:      conn.ReauthTime,
+		DPDDelay:        conn.DPDDelay,
 	}
 	if conn.PreferPeer {
 		ic.Policy = ike.PreferPeer
@@ -93,12 +93,19 @@ func (conn *Connection) IKE(rt Retransmit) (*ike.Connection, error) {
 	conn.pubkeyAuth(ic)
 	for _, ch := range conn.Children {
 		cc := ike.ChildConfig{
-			Name:      ch.Name,
-			Mode:      ike.ModeTunnel,
-			Proposals: cloneProposals(ch.Proposals),
-			RekeyTime: ch.RekeyTime,
-			LifeTime:  ch.LifeTime,
-			LifeBytes: ch.LifeBytes,
+			Name:       ch.Name,
+			Mode:       ike.ModeTunnel,
+			Proposals:  cloneProposals(ch.Proposals),
+			RekeyTime:  ch.RekeyTime,
+			LifeTime:   ch.LifeTime,
+			RekeyBytes: ch.RekeyBytes,
+			LifeBytes:  ch.LifeBytes,
+		}
+		switch ch.DPDAction {
+		case "restart":
+			cc.DPDAction = ike.DPDRestart
+		case "trap":
+			cc.DPDAction = ike.DPDTrap
 		}
 		if ch.Transport {
 			cc.Mode = ike.ModeTransport
