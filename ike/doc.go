@@ -22,6 +22,13 @@
 //   - Facts that tasks share live as typed fields on the SA (NAT detected,
 //     peer supports fragmentation, negotiated suite), never as tasks peeking
 //     at each other's payloads.
+//   - The SA lifecycle composes tasks instead of copying them: the Child SA
+//     rekey wraps the CREATE_CHILD_SA child create, the IKE SA rekey wraps
+//     ikeInit (task_child_rekey.go, task_ike_rekey.go); collisions follow
+//     RFC 7296 §2.8.1/§2.25. Lifetimes with jitter, delayed retries, liveness
+//     checks and fragment reassembly are timers of the SA (lifetime.go,
+//     task_dpd.go, fragment.go); byte/packet limits and unknown ESP SPIs come
+//     in from the daemon (Endpoint.ChildUsage, Endpoint.UnknownESPSPI).
 //   - Local and remote authentication are configured independently through
 //     the Authenticator interface (auth.go); PSK is the first implementation.
 //

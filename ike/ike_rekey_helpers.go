@@ -71,3 +71,37 @@ func (sa *SA) handOver() {
 		sa.handedTo = n
 	}
 }
+
+// abandon zeroes the secrets of unfinished rekey and child tasks when their
+// IKE SA dies (tasks implement abandon()).
+func (sa *SA) abandonTasks() {
+	for _, list := range [][]task{sa.tm.active, sa.tm.queued, sa.tm.passive} {
+		for _, t := range list {
+			if a, ok := t.(interface{ abandon() }); ok {
+				a.abandon()
+			}
+		}
+	}
+}
+
+func (t *ikeRekey) abandon() {
+	if t.init != nil && t.init.ke != nil {
+		t.init.ke.Zero()
+		t.init.ke = nil
+	}
+	if t.nsa != nil && t.nsa.state != stateEstablished {
+		t.nsa.zero()
+	}
+}
+
+func (c *childCreate) abandon() {
+	c.zeroKE()
+	clear(c.gir)
+	c.gir = nil
+}
+
+func (t *childRekey) abandon() {
+	if t.create != nil {
+		t.create.abandon()
+	}
+}

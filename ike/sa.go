@@ -257,6 +257,7 @@ func (sa *SA) destroy(out *Output, reason string) {
 	}
 	sa.state = stateDead
 	sa.zero()
+	sa.abandonTasks()
 	sa.tm.clear()
 	sa.rekeyFrom, sa.replaced, sa.peerIKE = nil, nil, nil
 }
