@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/petrel-vpn/petrel/esp"
 	"github.com/petrel-vpn/petrel/suite"
 	"github.com/petrel-vpn/petrel/wire"
 )
@@ -262,7 +263,13 @@ func allowed(name string, t wire.Transform, kind proposalKind) error {
 	var err error
 	switch {
 	case t.Type == wire.TransformENCR && kind == forESP:
-		_, err = suite.LookupESPEncr(wire.EncrID(t.ID), int(t.KeyLength))
+		if !esp.SupportsEncr(wire.EncrID(t.ID), int(t.KeyLength)) {
+			return fmt.Errorf("%s (%s) is not implemented by petrel's ESP data plane (AES-GCM-16, AES-CBC, ChaCha20-Poly1305); %s", name, t, proposalExpected)
+		}
+	case t.Type == wire.TransformINTEG && kind == forESP:
+		if !esp.SupportsInteg(wire.IntegID(t.ID)) {
+			return fmt.Errorf("%s (%s) is not implemented by petrel's ESP data plane (HMAC-SHA1-96, HMAC-SHA2); %s", name, t, proposalExpected)
+		}
 	case t.Type == wire.TransformINTEG:
 		_, err = suite.LookupInteg(wire.IntegID(t.ID))
 	case t.Type.IsKE():
