@@ -37,12 +37,14 @@ var (
 	descBytes     = prometheus.NewDesc("petrel_esp_bytes_total", "ESP payload bytes, by direction (in, out).", []string{"dir"}, nil)
 	descPackets   = prometheus.NewDesc("petrel_esp_packets_total", "ESP packets, by direction (in, out).", []string{"dir"}, nil)
 	descESPDrops  = prometheus.NewDesc("petrel_esp_dropped_total", "Inbound ESP packets dropped, by reason (replay, integrity, invalid, policy).", []string{"reason"}, nil)
+	descRekeys    = prometheus.NewDesc("petrel_rekeys_total", "Completed rekeys, by kind (ike, child).", []string{"kind"}, nil)
+	descDPD       = prometheus.NewDesc("petrel_dpd_events_total", "Liveness (DPD) events, by event (peer_dead: liveness checks went unanswered, RFC 7296 §2.4).", []string{"event"}, nil)
 	descQueueDrop = prometheus.NewDesc("petrel_ike_queue_dropped_total", "IKE datagrams dropped because the event loop was overloaded.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSAs, descChildSAs, descSetups, descFailures, descCookies, descIKEDrops,
-		descRetrans, descBytes, descPackets, descESPDrops, descQueueDrop} {
+		descRetrans, descBytes, descPackets, descESPDrops, descQueueDrop, descRekeys, descDPD} {
 		ch <- d
 	}
 }
@@ -93,6 +95,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descESPDrops, prometheus.CounterValue, float64(v), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(descQueueDrop, prometheus.CounterValue, float64(st.QueueDrops))
+	ch <- prometheus.MustNewConstMetric(descRekeys, prometheus.CounterValue, float64(st.IKERekeys), "ike")
+	ch <- prometheus.MustNewConstMetric(descRekeys, prometheus.CounterValue, float64(st.ChildRekeys), "child")
+	ch <- prometheus.MustNewConstMetric(descDPD, prometheus.CounterValue, float64(st.PeerDead), "peer_dead")
 }
 
 func cut(k string) (string, string, bool) {

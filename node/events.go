@@ -49,6 +49,11 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 		delete(n.sas, key)
 	case ike.EventIKERekeyed:
 		n.ikeRekeyed(ev)
+		n.stats.add(&n.stats.ikeRekeys, 1)
+	case ike.EventChildRekeyed:
+		n.stats.add(&n.stats.childRekeys, 1)
+	case ike.EventPeerDead:
+		n.stats.add(&n.stats.peerDead, 1)
 	case ike.EventChildUp:
 		n.stats.add(&n.stats.childUp, 1)
 	case ike.EventChildFailed:
@@ -149,6 +154,9 @@ func (h *hub) closeAll() {
 // Stats are the node's counters for metrics.
 type Stats struct {
 	IKEUp, ChildUp uint64
+	// IKERekeys and ChildRekeys count completed rekeys (RFC 7296 §1.3.2,
+	// §1.3.3); PeerDead counts peers declared dead by liveness checks (§2.4).
+	IKERekeys, ChildRekeys, PeerDead uint64
 	// Failures counts setups that failed, by "ike:REASON" or
 	// "child:REASON" (AUTHENTICATION_FAILED, NO_PROPOSAL_CHOSEN, timeout...).
 	Failures map[string]uint64
@@ -162,11 +170,12 @@ type Stats struct {
 }
 
 type stats struct {
-	mu                    sync.Mutex
-	ikeUp, childUp        uint64
-	queueDrops            uint64
-	failures              map[string]uint64
-	retiredIn, retiredOut esp.Counters
+	mu                               sync.Mutex
+	ikeUp, childUp                   uint64
+	ikeRekeys, childRekeys, peerDead uint64
+	queueDrops                       uint64
+	failures                         map[string]uint64
+	retiredIn, retiredOut            esp.Counters
 }
 
 func (s *stats) add(p *uint64, v uint64) {
@@ -211,6 +220,7 @@ func (n *Node) Stats() Stats {
 	n.stats.mu.Lock()
 	defer n.stats.mu.Unlock()
 	st.IKEUp, st.ChildUp, st.QueueDrops = n.stats.ikeUp, n.stats.childUp, n.stats.queueDrops
+	st.IKERekeys, st.ChildRekeys, st.PeerDead = n.stats.ikeRekeys, n.stats.childRekeys, n.stats.peerDead
 	st.Failures = make(map[string]uint64, len(n.stats.failures))
 	for k, v := range n.stats.failures {
 		st.Failures[k] = v
