@@ -28,10 +28,10 @@ go test -race -count=1 -timeout 30m ./...
 
 if [ "$(id -u)" = 0 ] && [ "${PETREL_SKIP_INTEROP:-}" != 1 ]; then
 	step "interop harness against strongSwan (root)"
-	PETREL_INTEROP=1 go test -count=1 -p 1 -timeout 15m -v ./test/interop/ 2>&1 | tee /tmp/petrel-interop.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|SUMMARY|\|)|summary' || true
+	PETREL_INTEROP=1 PETREL_INTEROP_RESULTS=/tmp/petrel-interop go test -count=1 -p 1 -timeout 15m -v ./test/interop/ 2>&1 | tee /tmp/petrel-interop.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|SUMMARY|\|)|summary' || true
 	# The pipe above filters the noise; the status comes from the log.
 	if grep -qE '^(FAIL|--- FAIL)' /tmp/petrel-interop.log; then
-		echo "interop harness failed; full log:"; cat /tmp/petrel-interop.log; exit 1
+		echo "interop harness failed; full log (results in /tmp/petrel-interop):"; cat /tmp/petrel-interop.log; exit 1
 	fi
 	grep -qE '^ok ' /tmp/petrel-interop.log || { echo "interop harness did not finish:"; tail -50 /tmp/petrel-interop.log; exit 1; }
 fi

@@ -72,7 +72,11 @@ func Begin(t *testing.T, name, role string) *Scenario {
 	scenSeq++
 	id := fmt.Sprintf("s%d", scenSeq)
 	liveMu.Unlock()
-	dir, err := filepath.Abs(filepath.Join(resultsD, name))
+	root := resultsD
+	if d := os.Getenv("PETREL_INTEROP_RESULTS"); d != "" {
+		root = d // a short path keeps unix socket paths (vici, control) under 108 octets wherever the checkout is
+	}
+	dir, err := filepath.Abs(filepath.Join(root, name))
 	if err != nil {
 		t.Fatalf("interop: results folder: %v", err)
 	}
