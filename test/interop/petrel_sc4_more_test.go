@@ -20,7 +20,7 @@ import (
 func TestPetrelCipherSuites(t *testing.T) {
 	suites := []struct{ name, ike, esp, encr, integ, bug string }{
 		{"aes256cbc-sha256", "aes256-sha256-x25519", "aes256-sha256", "AES_CBC", "HMAC_SHA2_256_128", ""},
-		{"ctr-ike-cbc192-esp", "aes128ctr-sha384-ecp384", "aes192-sha384", "AES_CBC", "HMAC_SHA2_384_192", ""},
+		{"ctr-ike-cbc192-esp", "aes128ctr-sha384-ecp384", "aes192-sha384", "AES_CTR", "HMAC_SHA2_384_192", ""},
 		{"aes128gcm-modp3072", "aes128gcm16-prfsha512-modp3072", "aes128gcm16", "AES_GCM_16", "", ""},
 		{"aes192gcm16", "aes256gcm16-prfsha256-x25519", "aes192gcm16", "AES_GCM_16", "", ""},
 	}
