@@ -29,6 +29,14 @@ type udpTransport interface {
 	close() error
 }
 
+// encapTransport is a socket layer whose sockets can hand ESP in UDP to
+// the kernel (Linux recvmmsg sockets; wireguard-go's StdNetBind does not
+// expose its sockets).
+type encapTransport interface {
+	setUDPEncap() error
+	udpEncap() ([]int, error)
+}
+
 // NewUDPBind opens the socket on port (0 picks one). onIKE, if non-nil,
 // receives IKE messages (without the non-ESP marker) from a receive loop;
 // msg is only valid during the call.
@@ -42,6 +50,32 @@ func NewUDPBind(port uint16, onIKE func(msg []byte, from netip.AddrPort)) (*UDPB
 
 // Port is the bound UDP port.
 func (b *UDPBind) Port() uint16 { return b.t.port() }
+
+// EnableKernelDecap sets UDP_ENCAP_ESPINUDP (RFC 3948) on the bind's
+// sockets, for the Linux XFRM backend: from then on the kernel takes ESP
+// in UDP off them and decapsulates it with its XFRM states, while IKE
+// (non-ESP marker) still reaches ReceiveFuncs and NAT-keepalives are eaten
+// by the kernel. Only for XFRM: under a userspace data plane the kernel
+// would swallow the ESP packets that the data plane must read (and, having
+// no state for them, drop them). It cannot be undone. ErrNotSupport where
+// the sockets are not reachable (non-Linux, PETREL_UDP=std).
+func (b *UDPBind) EnableKernelDecap() error {
+	et, ok := b.t.(encapTransport)
+	if !ok {
+		return fmt.Errorf("%w: UDP_ENCAP on this UDP transport", ErrNotSupport)
+	}
+	return et.setUDPEncap()
+}
+
+// EncapTypes reads UDP_ENCAP back from each socket (IPv4, then IPv6 when
+// open): 0 for none, 2 (UDP_ENCAP_ESPINUDP) after EnableKernelDecap.
+func (b *UDPBind) EncapTypes() ([]int, error) {
+	et, ok := b.t.(encapTransport)
+	if !ok {
+		return nil, fmt.Errorf("%w: UDP_ENCAP on this UDP transport", ErrNotSupport)
+	}
+	return et.udpEncap()
+}
 
 // Send implements Bind: ESP in UDP to ep (RFC 3948 §2.1). Raw ESP (port
 // 0) needs RawBind.

@@ -353,6 +353,43 @@ func (t *mmsgTransport) close() error {
 	return errors.Join(errs...)
 }
 
+// setUDPEncap sets UDP_ENCAP_ESPINUDP on both sockets (UDPBind.EnableKernelDecap).
+// It also turns UDP GRO off on them: with the kernel decapsulating, only
+// IKE reaches userspace, and the ESP-in-UDP GRO handler that lets encap
+// sockets take coalesced runs is recent (Linux 6.x); without GRO the kernel
+// hands each ESP datagram to the decapsulation path on its own. The
+// receive loop copes with datagrams that carry no GRO segment size, so
+// this is safe while it runs.
+func (t *mmsgTransport) setUDPEncap() error {
+	for _, s := range t.socks {
+		if err := EnableUDPDecap(s.rc); err != nil {
+			return err
+		}
+		if s.gro {
+			s.rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 0) })
+		}
+	}
+	return nil
+}
+
+func (t *mmsgTransport) udpEncap() ([]int, error) {
+	var out []int
+	for _, s := range t.socks {
+		var v int
+		var gerr error
+		if err := s.rc.Control(func(fd uintptr) {
+			v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_ENCAP)
+		}); err != nil {
+			return nil, err
+		}
+		if gerr != nil {
+			return nil, fmt.Errorf("dataplane: getsockopt UDP_ENCAP: %w", gerr)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // newUDPTransport uses the allocation-free recvmmsg/sendmmsg sockets;
 // PETREL_UDP=std selects wireguard-go's StdNetBind instead (for comparison).
 func newUDPTransport(port uint16) (udpTransport, error) {

@@ -34,6 +34,10 @@ type XFRM struct {
 	outer map[uint32][2]netip.Addr
 	modes map[uint32]esp.Mode
 	pols  map[[2]Selector][]*netlink.XfrmPolicy
+	// route-based: policies per if_id (xfrm_route_linux.go) and the XFRM
+	// interfaces made by AddInterface (name -> if_id).
+	ifs   map[uint32]*xfrmIf
+	links map[string]uint32
 }
 
 type xfrmKey struct {
@@ -41,9 +45,10 @@ type xfrmKey struct {
 	spi uint32
 }
 
-// NewXFRM opens a netlink handle in the current network namespace.
+// NewXFRM opens a netlink handle (XFRM for states and policies, route for
+// XFRM interfaces) in the current network namespace.
 func NewXFRM() (*XFRM, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_XFRM)
+	h, err := netlink.NewHandle(unix.NETLINK_XFRM, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: xfrm netlink: %w", err)
 	}
@@ -52,7 +57,8 @@ func NewXFRM() (*XFRM, error) {
 
 func newXFRM(h *netlink.Handle) *XFRM {
 	return &XFRM{h: h, states: map[xfrmKey]*netlink.XfrmState{}, spis: map[uint32]bool{},
-		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{}}
+		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{},
+		ifs: map[uint32]*xfrmIf{}, links: map[string]uint32{}}
 }
 
 // Name implements DataPlane.
@@ -149,17 +155,31 @@ func (x *XFRM) ReleaseSPI(spi uint32) {
 	x.mu.Unlock()
 }
 
-// AddSA implements DataPlane.
+// AddSA implements DataPlane. A route-based SA (IfID set) gets the if_id
+// on its state; its outbound SA also installs or refreshes the if_id's
+// policies (xfrm_route_linux.go), and the state is removed again if they
+// cannot be.
 func (x *XFRM) AddSA(sa SA) error {
 	st, err := xfrmState(&sa)
 	if err != nil {
 		return err
 	}
-	if err := x.h.XfrmStateAdd(st); err != nil {
-		return xfrmError("add state", err)
+	if sa.IfID != 0 && sa.Dir == Out {
+		if _, err := xfrmIfPolicies(&sa); err != nil {
+			return err
+		}
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if err := x.h.XfrmStateAdd(st); err != nil {
+		return xfrmError("add state", err)
+	}
+	if sa.IfID != 0 && sa.Dir == Out {
+		if err := x.setIfPolicies(&sa); err != nil {
+			x.h.XfrmStateDel(st)
+			return err
+		}
+	}
 	delete(x.spis, sa.SPI)
 	x.states[xfrmKey{sa.Dir, sa.SPI}] = st
 	if sa.Dir == Out {
@@ -205,6 +225,9 @@ func (x *XFRM) UpdateSA(dir Direction, spi uint32, local, remote netip.AddrPort,
 	x.states[xfrmKey{dir, spi}] = &st
 	if dir == Out {
 		x.outer[uint32(st.Reqid)] = [2]netip.Addr{local.Addr(), remote.Addr()}
+		if st.Ifid != 0 {
+			return x.movedIfPolicies(uint32(st.Ifid), local, remote, encap)
+		}
 	}
 	return nil
 }
@@ -214,6 +237,9 @@ func (x *XFRM) DeleteSA(dir Direction, spi uint32) error {
 	x.mu.Lock()
 	st := x.states[xfrmKey{dir, spi}]
 	delete(x.states, xfrmKey{dir, spi})
+	if st != nil && dir == Out {
+		x.dropIfPolicies(uint32(st.Ifid))
+	}
 	x.mu.Unlock()
 	if st == nil {
 		return ErrNoSA
@@ -361,23 +387,26 @@ func EnableUDPDecap(rc syscall.RawConn) error {
 	return nil
 }
 
-// AddInterface creates an XFRM interface (route-based mode, like a VTI):
-// traffic routed to it uses states and policies with the same if_id.
-func (x *XFRM) AddInterface(name string, ifID uint32) error {
-	link := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: name}, Ifid: ifID}
-	if err := netlink.LinkAdd(link); err != nil {
-		return xfrmError("add xfrm interface", err)
-	}
-	return netlink.LinkSetUp(link)
-}
-
-// Close implements DataPlane: removes what it installed.
+// Close implements DataPlane: removes what it installed (policies, if_id
+// policies, states, XFRM interfaces still there).
 func (x *XFRM) Close() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, pols := range x.pols {
 		for _, p := range pols {
 			x.h.XfrmPolicyDel(p)
+		}
+	}
+	for _, xi := range x.ifs {
+		for _, p := range xi.pols {
+			x.h.XfrmPolicyDel(p)
+		}
+	}
+	for name := range x.links {
+		if l, err := x.h.LinkByName(name); err == nil {
+			if _, ok := l.(*netlink.Xfrmi); ok {
+				x.h.LinkDel(l)
+			}
 		}
 	}
 	for _, st := range x.states {

@@ -126,7 +126,7 @@ func TestChooseAndKind(t *testing.T) {
 // in-kernel ESP, so this runs here even though states cannot).
 func TestXFRMPoliciesInKernel(t *testing.T) {
 	needRoot(t, "ip")
-	name := fmt.Sprintf("petrel-xfrm-%d", os.Getpid())
+	name := fmt.Sprintf("pxfrm-dp-%d", os.Getpid())
 	run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 	ns, err := netns.GetFromName(name)
@@ -134,7 +134,7 @@ func TestXFRMPoliciesInKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_XFRM)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_XFRM, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
