@@ -144,8 +144,12 @@ type Connection struct {
 	// NoFragmentation disables IKE fragmentation (RFC 7383): neither
 	// advertised nor used.
 	NoFragmentation bool
-	// FragmentSize is the largest IKE message sent whole to a peer that
-	// supports fragmentation; 0 = DefaultFragmentSize.
+	// FragmentSize is the largest UDP payload (the IKE message plus the
+	// non-ESP marker on the NAT-T port) of any datagram carrying a
+	// protected message to a peer that supports fragmentation (RFC 7383):
+	// larger messages go as SKF fragments that each fit. 0 = the default
+	// for the peer's address family, DefaultFragmentSizeIPv4 or
+	// DefaultFragmentSizeIPv6.
 	FragmentSize int
 	// RemoteNATTPort is the peer's NAT-T port, where IKE moves when a NAT
 	// is detected (RFC 7296 §2.23); 0 = 4500.

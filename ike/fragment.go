@@ -9,10 +9,56 @@ import (
 // IKE fragmentation (RFC 7383): sending is in SA.encode; this file holds
 // the limits and the receiving side.
 
-// DefaultFragmentSize is the largest IKE message sent unfragmented to a
-// peer that supports RFC 7383 fragmentation, like strongSwan's 1280-octet
-// default less the IP, UDP and non-ESP marker overhead.
-const DefaultFragmentSize = 1280 - 40 - 8 - 4
+// The fragment size (Connection.FragmentSize) is the largest UDP payload
+// an IKE message may occupy on the wire: the IKE message plus, on the NAT-T
+// port, the 4-octet non-ESP marker (RFC 3948 §2.2). When the peer supports
+// RFC 7383 fragmentation, a protected message that would exceed it is sent
+// as SKF fragments whose datagrams each fit in it (RFC 7383 §2.5.1); when
+// the peer does not, and for IKE_SA_INIT (never fragmented, §2.5.3), the
+// message goes whole whatever its size. Unlike strongSwan's fragment_size,
+// it counts neither the IP nor the UDP header.
+//
+// Without a configured size the default follows the peer's address family
+// (an IPv4-mapped IPv6 address counts as IPv4).
+const (
+	// DefaultFragmentSizeIPv4 is the default for an IPv4 peer: 1280
+	// octets of UDP payload, an IP packet of 1308.
+	DefaultFragmentSizeIPv4 = 1280
+	// DefaultFragmentSizeIPv6 is the default for an IPv6 peer: the IPv6
+	// minimum link MTU (RFC 8200 §5) less the IPv6 and UDP headers, so
+	// that no datagram needs IP fragmentation on any IPv6 path.
+	DefaultFragmentSizeIPv6 = 1280 - 40 - 8
+)
+
+// nonESPMarkerLen is the length of the non-ESP marker, four zero octets
+// ahead of IKE messages on the NAT-T port (RFC 3948 §2.2); the transport
+// adds it (see Datagram), but it counts against the fragment size.
+const nonESPMarkerLen = 4
+
+// fragmentSize is the fragment size in force for this SA: the connection's,
+// else the default for the peer's address family.
+func (sa *SA) fragmentSize() int {
+	if sa.conn != nil && sa.conn.FragmentSize > 0 {
+		return sa.conn.FragmentSize
+	}
+	if sa.remote.Addr().Unmap().Is4() {
+		return DefaultFragmentSizeIPv4
+	}
+	return DefaultFragmentSizeIPv6
+}
+
+// maxMessageLen is the largest IKE message this SA sends in one datagram
+// to a peer that supports fragmentation, and the most each SKF fragment
+// may encode to: the fragment size less the non-ESP marker when the SA
+// sends from the NAT-T port. wire.EncodeFragments fits each fragment's
+// header, SKF header, IV, padding and ICV within it.
+func (sa *SA) maxMessageLen() int {
+	n := sa.fragmentSize()
+	if sa.local.Port() == sa.ep.nattPort(sa.local) {
+		n -= nonESPMarkerLen
+	}
+	return n
+}
 
 // Reassembly bounds per IKE SA (RFC 7383 §2.6 leaves them to us).
 const (

@@ -176,10 +176,7 @@ func (sa *SA) encode(exch wire.ExchangeType, response bool, mid uint32, ps []wir
 	if err != nil {
 		return nil, err
 	}
-	size := DefaultFragmentSize
-	if sa.conn != nil && sa.conn.FragmentSize > 0 {
-		size = sa.conn.FragmentSize
-	}
+	size := sa.maxMessageLen()
 	if !sa.peerFrag || len(b) <= size {
 		return [][]byte{b}, nil
 	}
