@@ -114,6 +114,9 @@ type Event struct {
 	ReqID uint32
 	// Packet is set for Acquire: the 5-tuple that had no SA.
 	Packet Flow
+	// Peer is set for UnknownSPI: the outer source address of the ESP
+	// packet (the peer to tell, RFC 7296 §2.4).
+	Peer netip.Addr
 }
 
 // EventKind names an Event.
@@ -130,6 +133,12 @@ const (
 	// SeqSoftLimit: an outbound SA used seven eighths of its sequence
 	// numbers (esp.Outbound.SeqSoftLimit); rekey now, before SeqExhausted.
 	SeqSoftLimit
+	// UnknownSPI: an ESP packet arrived (from Peer) for an SPI with no
+	// inbound SA and none being negotiated; it was dropped. The engine
+	// may tell the peer with N(INVALID_SPI) (RFC 7296 §2.4, §3.10.1).
+	// Rate-limited: at most once a second per SPI and a few a second in
+	// all (Userspace).
+	UnknownSPI
 )
 
 func (k EventKind) String() string {
@@ -140,6 +149,8 @@ func (k EventKind) String() string {
 		return "acquire"
 	case SeqSoftLimit:
 		return "seq-soft-limit"
+	case UnknownSPI:
+		return "unknown-spi"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }

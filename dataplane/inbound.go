@@ -11,7 +11,8 @@ import (
 
 // receiveLoop runs one Bind receive function: it reads ESP packets, finds
 // their SAs by SPI, and passes the batch to the workers and, in order, to
-// its write loop.
+// its write loop. Packets for an unknown SPI are dropped, counted and,
+// rate permitting, reported (invalidspi_limit.go).
 func (u *Userspace) receiveLoop(fn ReceiveFunc) {
 	defer u.wg.Done()
 	q := make(chan *batch, 1024)
@@ -36,6 +37,9 @@ func (u *Userspace) receiveLoop(fn ReceiveFunc) {
 			continue
 		}
 		b.n = n
+		var reps [4]unknownReport
+		var nrep int
+		var now time.Time
 		u.mu.RLock()
 		for i := range n {
 			spi, ok := esp.PeekSPI(b.io[i][:b.sizes[i]])
@@ -47,9 +51,14 @@ func (u *Userspace) receiveLoop(fn ReceiveFunc) {
 					sa.inflight.Add(1)
 					b.isa[i], b.dev[i] = sa, dev
 				}
+			} else {
+				nrep = u.noteUnknownSPI(spi, b.eps[i], &now, reps[:], nrep)
 			}
 		}
 		u.mu.RUnlock()
+		for _, r := range reps[:nrep] {
+			u.event(Event{Kind: UnknownSPI, Dir: In, SPI: r.spi, Peer: r.peer})
+		}
 		b.mu.Lock()
 		q <- b
 		u.work.q <- b

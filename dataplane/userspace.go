@@ -54,6 +54,7 @@ type Userspace struct {
 	policies []Policy          // most specific first
 	devices  map[uint32]*device
 	acquired map[uint32]time.Time
+	unknown  unknownSPIs // ESP for SPIs without an SA: drops, reports (invalidspi_limit.go)
 	closed   bool
 
 	work    workers
