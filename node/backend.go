@@ -22,6 +22,7 @@ import (
 // xfrmIfaces is what the node needs of the XFRM backend beyond DataPlane.
 type xfrmIfaces interface {
 	AddInterface(name string, ifID uint32) error
+	DeleteInterface(name string) error
 }
 
 // probeXFRM is dataplane.ProbeXFRM; tests replace it.

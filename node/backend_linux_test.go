@@ -58,7 +58,7 @@ func TestXFRMBackendInNamespace(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("no ip")
 	}
-	name := fmt.Sprintf("pr-xfrm-%d", os.Getpid())
+	name := fmt.Sprintf("pxfrm-node-%d", os.Getpid())
 	sh(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
@@ -98,10 +98,14 @@ func TestXFRMBackendInNamespace(t *testing.T) {
 	if a.Backend() != "xfrm" || a.DataPlane() != nil {
 		t.Fatalf("backend %q", a.Backend())
 	}
+	// XFRM: the kernel decapsulates ESP in UDP on the NAT-T socket;
+	// userspace: it must not (the data plane reads ESP there).
+	checkEncap(t, a, unix.UDP_ENCAP_ESPINUDP)
+	checkEncap(t, b, 0)
 	if _, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400); !errors.Is(err, dataplane.ErrNotSupport) {
 		t.Fatalf("netstack on XFRM: %v", err)
 	}
-	if err := a.AttachTUN("pr-xfrm-tun", 1400); err != nil || linkExists(name, "pr-xfrm-tun") {
+	if err := a.AttachTUN("pxfrm-tun", 1400); err != nil || linkExists(name, "pxfrm-tun") {
 		t.Fatalf("AttachTUN under XFRM: %v (it needs no device)", err)
 	}
 
@@ -145,7 +149,121 @@ func TestXFRMBackendInNamespace(t *testing.T) {
 	if !strings.Contains(log, want) {
 		t.Fatalf("state error does not name the missing kernel feature %q:\n%s", want, log)
 	}
-	if !strings.Contains(log, "UDP_ENCAP not set") {
-		t.Fatalf("NAT-T decap gap not logged:\n%s", log)
+}
+
+// checkEncap reads UDP_ENCAP back from a node's NAT-T sockets.
+func checkEncap(t *testing.T, n *Node, want int) {
+	t.Helper()
+	types, err := n.bind.EncapTypes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(types) == 0 {
+		t.Fatal("no NAT-T sockets")
+	}
+	for i, v := range types {
+		if v != want {
+			t.Fatalf("%s node: NAT-T socket %d has UDP_ENCAP %d, want %d", n.Backend(), i, v, want)
+		}
+	}
+}
+
+// The userspace backends leave UDP_ENCAP off the NAT-T sockets, whatever
+// the kernel can do.
+func TestBackendUserspaceNoUDPEncap(t *testing.T) {
+	if os.Getenv("PETREL_UDP") == "std" {
+		t.Skip("PETREL_UDP=std: StdNetBind does not expose its sockets")
+	}
+	for _, dp := range []string{"auto", "userspace-tun", "netstack"} {
+		withProbe(t, func() error { return errors.New("no ESP (test)") })
+		pa, _, err := WriteLoopbackPair(t.TempDir(), LoopbackOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pa.Config.Daemon.Dataplane = dp
+		n, err := New(Options{Config: pa.Config, Logger: testLogger(t), NoAutoStart: true, NoRawESP: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEncap(t, n, 0)
+		n.Close(context.Background())
+	}
+}
+
+// A route-based child under XFRM gets an XFRM interface (not a TUN) in
+// the backend's namespace, with the if_id its SAs carry, removed at
+// Close. This machine's kernel has no CONFIG_XFRM_INTERFACE: there the
+// node must log that reason, make no device, and the test skips.
+func TestXFRMRouteDevice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, XFRM)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip")
+	}
+	name := fmt.Sprintf("pxfrm-rt-%d", os.Getpid())
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	rt, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+
+	pa, _, err := WriteLoopbackPair(t.TempDir(), LoopbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa.Config.Daemon.Dataplane = "xfrm"
+	const dev = "pxfrm-b"
+	pa.Config.Connections[0].Children[0].Interface = dev
+	var logs syncBuffer
+	var a *Node
+	inNetns(t, ns, func() {
+		withProbe(t, func() error { return nil })
+		a, err = New(Options{Config: pa.Config, Logger: slog.New(slog.NewTextHandler(&logs, nil)), NoAutoStart: true})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			a.Close(context.Background())
+		}
+	}()
+	conn, child := pa.Config.Connections[0].Name, pa.Config.Connections[0].Children[0].Name
+	var rd *routeDev
+	_ = a.do(func(time.Time) { rd = a.routeChild(conn, child) })
+	link, lerr := rt.LinkByName(dev)
+	if rd == nil {
+		if lerr == nil {
+			t.Fatalf("device %s made but not recorded", dev)
+		}
+		if !strings.Contains(logs.String(), dataplane.ErrNoXFRMInterface.Error()) {
+			t.Fatalf("no route-based device and no reason logged:\n%s", logs.String())
+		}
+		if linkExists(name, dev) || exec.Command("ip", "link", "show", dev).Run() == nil {
+			t.Fatalf("a device %s exists anyway", dev)
+		}
+		t.Skipf("this kernel has no XFRM interfaces; the node logged: %s", dataplane.ErrNoXFRMInterface)
+	}
+	if lerr != nil {
+		t.Fatalf("route-based device %s not in the backend's namespace: %v", dev, lerr)
+	}
+	xi, ok := link.(*netlink.Xfrmi)
+	if !ok || xi.Ifid != rd.ifID || rd.ifID == 0 || link.Attrs().Flags&unix.IFF_UP == 0 {
+		t.Fatalf("device %T %+v, want an XFRM interface up with if_id %d", link, link.Attrs(), rd.ifID)
+	}
+	a.Close(context.Background())
+	closed = true
+	if _, err := rt.LinkByName(dev); err == nil {
+		t.Fatalf("%s left after Close", dev)
 	}
 }

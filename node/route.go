@@ -21,6 +21,15 @@ import (
 // child reuse it. The device is created when the connection is loaded
 // (New, Reload) and removed when the connection goes away or changes its
 // interface, and at Close.
+//
+// Under XFRM the device is an XFRM interface (CONFIG_XFRM_INTERFACE) made
+// on the backend's netlink handle, so in its network namespace; the node
+// installs no policies for the child, and the backend adds the if_id's own
+// policies with the outbound SA (dataplane/xfrm_route_linux.go: out
+// catch-all, in/fwd from the selectors), which only match traffic of that
+// interface. Where the device cannot be made (no such kernel module, name
+// taken) the error is logged and the child runs policy-based until a
+// reload makes the device.
 
 // routeMTU is the MTU of route-based TUN devices, as the daemon's petrel0.
 const routeMTU = 1400
@@ -75,7 +84,7 @@ func (n *Node) applyRoutes() {
 		n.nextIfID++
 		rd, err := n.addRouteDev(name, n.nextIfID)
 		if err != nil {
-			n.dpLog.Error("node: route-based device", "child", k, "dev", name, "err", err)
+			n.dpLog.Error("node: route-based device; the child runs policy-based until a reload makes it", "child", k, "dev", name, "err", err)
 			continue
 		}
 		n.routes[k] = rd
