@@ -61,6 +61,14 @@ var brokenConfigs = map[string]string{
 	"local-port-not-listened.yaml": `local-port-not-listened.yaml:7: connections.site-b.local_port: 500 is not a port the daemon listens on; expected daemon.ike_port 1500 or daemon.natt_port 4500`,
 	"start-without-remote.yaml":    `start-without-remote.yaml:11: connections.site-b.children.net.start_action: start needs a concrete remote_addrs to initiate to; expected none for a responder`,
 
+	// fragment_size.
+	"fragment-size-small.yaml":                 `fragment-size-small.yaml:7: connections.site-b.fragment_size: 200 is out of range; ` + fragSizeExpected,
+	"fragment-size-large.yaml":                 `fragment-size-large.yaml:7: connections.site-b.fragment_size: 65536 is out of range; ` + fragSizeExpected,
+	"fragment-size-negative.yaml":              `fragment-size-negative.yaml:7: connections.site-b.fragment_size: -1280 is out of range; ` + fragSizeExpected,
+	"fragment-size-unit.yaml":                  `fragment-size-unit.yaml:7: connections.site-b.fragment_size: got "1280B"; ` + fragSizeExpected,
+	"fragment-size-list.yaml":                  `fragment-size-list.yaml:7: connections.site-b.fragment_size: got a list; ` + fragSizeExpected,
+	"fragment-size-without-fragmentation.yaml": `fragment-size-without-fragmentation.yaml:8: connections.site-b.fragment_size: only with fragmentation: yes (messages to the peer are never fragmented with no); expected it removed or fragmentation: yes`,
+
 	// Authentication, identities, secrets.
 	"auth-pubkey.yaml":           `auth-pubkey.yaml:6: connections.site-b.local: auth: pubkey needs certs:; expected the certificate file (then its intermediates)`,
 	"pubkey-no-cacerts.yaml":     `pubkey-no-cacerts.yaml:9: connections.site-b.remote: auth: pubkey needs cacerts:; expected the trust anchors (CA certificate files or folders)`,
@@ -88,6 +96,9 @@ var brokenConfigs = map[string]string{
 	"daemon-bad-metrics.yaml":       `daemon-bad-metrics.yaml:2: daemon.metrics_listen: "localhost": not host:port; expected host:port like 127.0.0.1:9101 or [::1]:9101`,
 	"daemon-bad-listen.yaml":        `daemon-bad-listen.yaml:2: daemon.listen[1]: "eth0" is not an IP address; expected e.g. 0.0.0.0, :: or 192.0.2.1`,
 }
+
+// fragSizeExpected ends the errors for a bad fragment_size.
+const fragSizeExpected = "expected 0 (the default: 1280 for an IPv4 peer, 1232 for IPv6) or octets of UDP payload per IKE datagram from 256 to 65535"
 
 func TestBrokenConfigs(t *testing.T) {
 	t.Setenv("PETREL_TEST_SURELY_UNSET", "")

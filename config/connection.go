@@ -2,12 +2,15 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var connKeys = []string{"local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "prefer",
-	"rekey_time", "reauth_time", "dpd_delay", "encap", "fragmentation", "local", "remote", "children"}
+	"rekey_time", "reauth_time", "dpd_delay", "encap", "fragmentation", "fragment_size", "local", "remote", "children"}
 
 // connection decodes one connections: entry.
 func (d *decoder) connection(ce entry) (*Connection, error) {
@@ -93,6 +96,19 @@ func (d *decoder) connection(ce entry) (*Connection, error) {
 		}
 		c.NoFragmentation = v == "no"
 	}
+	if e, ok := f["fragment_size"]; ok {
+		if c.FragmentSize, err = d.fragmentSize(e); err != nil {
+			return nil, err
+		}
+		// A size that cannot apply is most likely a mistake (the user
+		// wants small datagrams and would not get them), and there is no
+		// warning channel: refuse it. fragment_size: 0 stays allowed so
+		// that a connection can turn fragmentation off under a template
+		// that sets a size.
+		if c.FragmentSize != 0 && c.NoFragmentation {
+			return nil, d.errf(e.kn, e.path, "only with fragmentation: yes (messages to the peer are never fragmented with no); expected it removed or fragmentation: yes")
+		}
+	}
 	for _, side := range []struct {
 		key string
 		a   *Auth
@@ -131,6 +147,22 @@ func (d *decoder) connection(ce entry) (*Connection, error) {
 		c.Children = append(c.Children, ch)
 	}
 	return c, nil
+}
+
+// fragmentSize decodes fragment_size: 0 (the address-family default) or
+// MinFragmentSize to MaxFragmentSize octets of UDP payload.
+func (d *decoder) fragmentSize(e entry) (int, error) {
+	const expected = "expected 0 (the default: 1280 for an IPv4 peer, 1232 for IPv6) or octets of UDP payload per IKE datagram from %d to %d"
+	n := e.val
+	if n.Kind == yaml.ScalarNode {
+		if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			if v == 0 || v >= MinFragmentSize && v <= MaxFragmentSize {
+				return int(v), nil
+			}
+			return 0, d.errf(n, e.path, "%d is out of range; "+expected, v, MinFragmentSize, MaxFragmentSize)
+		}
+	}
+	return 0, d.errf(n, e.path, "got %s; "+expected, kindName(n), MinFragmentSize, MaxFragmentSize)
 }
 
 // address decodes local_addrs/remote_addrs: one IP address or %any (a

@@ -29,6 +29,7 @@ const (
 	DefaultReauthTime    = 0             // reauth_time: 0 = no reauthentication
 	DefaultDPDDelay      = 0             // dpd_delay: 0 = no dead peer detection
 	DefaultFragmentation = "yes"         // fragmentation: yes | no (RFC 7383)
+	DefaultFragmentSize  = 0             // fragment_size: 0 = ike.DefaultFragmentSizeIPv4 (1280) or ike.DefaultFragmentSizeIPv6 (1232) by the peer's family
 	DefaultEncap         = false         // encap: force UDP encapsulation
 	DefaultPrefer        = "local"       // prefer: local | peer, whose proposal order wins as responder
 	DefaultAuth          = "psk"         // local.auth, remote.auth
@@ -40,6 +41,19 @@ const (
 	DefaultTS          = "dynamic"        // local_ts, remote_ts: the IKE address of that side
 	DefaultChildRekey  = time.Hour        // rekey_time
 	DefaultChildLife   = 66 * time.Minute // life_time: rekey_time + 10%, strongSwan's rule
+)
+
+// The range of fragment_size (besides 0), in octets of UDP payload: the
+// IKE message plus the non-ESP marker on port 4500. The minimum still
+// leaves each SKF fragment 159 octets of inner payloads with the largest
+// overhead petrel negotiates (IKE header 28, SKF header 8, AES-CBC IV 16
+// and padding, HMAC-SHA2-512-256 ICV 32, marker 4); at the maximum, the
+// largest UDP length, messages are in effect never fragmented. A peer
+// reassembles a bounded number of fragments (petrel: 32), so sizes near
+// the minimum only suit small messages.
+const (
+	MinFragmentSize = 256
+	MaxFragmentSize = 65535
 )
 
 // DefaultListen are the addresses the daemon binds IKE sockets to.

@@ -62,6 +62,7 @@ func (conn *Connection) IKE(rt Retransmit) (*ike.Connection, error) {
 		SendIDr:         !conn.Remote.ID.IsAny() && !conn.Remote.ID.Wildcard(),
 		ForceEncap:      conn.Encap,
 		NoFragmentation: conn.NoFragmentation,
+		FragmentSize:    conn.FragmentSize,
 		Retransmit:      ike.Retransmit{Timeout: rt.Timeout, Base: rt.Base, Tries: rt.Tries},
 		RekeyTime:       conn.RekeyTime,
 		ReauthTime:      conn.ReauthTime,

@@ -240,6 +240,7 @@ func TestDefaults(t *testing.T) {
 	c := cfg.Connections[0]
 	if c.LocalPort != DefaultPort || c.RemotePort != DefaultPort || c.RekeyTime != DefaultRekeyTime ||
 		c.ReauthTime != DefaultReauthTime || c.DPDDelay != DefaultDPDDelay || c.Encap || c.NoFragmentation ||
+		c.FragmentSize != DefaultFragmentSize ||
 		c.PreferPeer || c.Proposals != nil || c.Local.Method != DefaultAuth || c.Remote.Method != DefaultAuth {
 		t.Errorf("connection defaults %+v", c)
 	}

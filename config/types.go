@@ -90,7 +90,15 @@ type Connection struct {
 	DPDDelay        time.Duration
 	Encap           bool
 	NoFragmentation bool
-	Children        []*Child
+	// FragmentSize (fragment_size) is the largest UDP payload of an IKE
+	// datagram to a peer that supports fragmentation (RFC 7383): the IKE
+	// message plus the non-ESP marker on port 4500, not counting the IP
+	// and UDP headers (strongSwan's fragment_size counts them). Larger
+	// protected messages go as SKF fragments that each fit. 0 = the
+	// default for the peer's address family: 1280 for IPv4, 1232 for
+	// IPv6. Only with fragmentation: yes.
+	FragmentSize int
+	Children     []*Child
 	// PSK is the secret chosen for this connection (see Secret.IDs), nil
 	// when neither side authenticates with a PSK.
 	PSK *Secret
