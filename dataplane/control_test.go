@@ -127,6 +127,32 @@ func TestRekeyMakeBeforeBreak(t *testing.T) {
 	httpGet(t, a, b, 256<<10)
 }
 
+// TestFallbackToNewest: when the current outbound SA of a ReqID is deleted
+// while older ones remain (a rekey collision's redundant pair deleted
+// after the winner was installed), traffic moves to the newest remaining
+// one, never to an older one the peer is about to delete.
+func TestFallbackToNewest(t *testing.T) {
+	c := defaultPair()
+	a, b, _, _ := newPair(t, c, Options{})
+	installSA(t, c, a, b, 0xa0000002, 1, c.aTS, c.bTS) // the winner
+	installSA(t, c, a, b, 0xa0000003, 1, c.aTS, c.bTS) // redundant, newest
+	must(t, a.dp.DeleteSA(Out, 0xa0000003))
+	for range 20 { // map order varies: try the fallback many times
+		installSA(t, c, a, b, 0xa0000004, 1, c.aTS, c.bTS)
+		must(t, a.dp.DeleteSA(Out, 0xa0000004))
+		must(t, b.dp.DeleteSA(In, 0xa0000004))
+	}
+	before, _ := a.dp.Counters(Out, 0xa0000002)
+	if n := udpEcho(t, a, b, 3); n != 3 {
+		t.Fatalf("after the fallback: %d/3", n)
+	}
+	after, _ := a.dp.Counters(Out, 0xa0000002)
+	old, _ := a.dp.Counters(Out, 0xa0000001)
+	if after.Packets-before.Packets != 3 || old.Packets != 0 {
+		t.Fatalf("fallback went to the wrong SA: newest remaining sent %d, oldest %d", after.Packets-before.Packets, old.Packets)
+	}
+}
+
 func TestAcquireAndSeqExhausted(t *testing.T) {
 	var mu sync.Mutex
 	var events []Event

@@ -49,6 +49,7 @@ type Userspace struct {
 	in       map[uint32]*inSA  // by SPI
 	out      map[uint32]*outSA // by SPI
 	byReqID  map[uint32]*outSA // newest outbound SA per ReqID
+	outOrder uint64            // outbound SAs installed so far
 	byIfID   map[uint32]*outSA // newest outbound SA per route-based interface
 	spis     map[uint32]bool   // allocated inbound SPIs without an SA yet
 	policies []Policy          // most specific first
@@ -74,6 +75,7 @@ type outSA struct {
 	sa        SA // keys cleared; replaced as a whole by UpdateSA
 	exhausted *atomic.Bool
 	inflight  *atomic.Int64 // packets classified but not yet sealed
+	order     uint64        // install order: the fallback takes the newest
 }
 
 // NewUserspace starts a userspace data plane on bind. Attach devices with
@@ -186,7 +188,8 @@ func (u *Userspace) AddSA(sa SA) error {
 			u.mu.Unlock()
 			return err
 		}
-		o := &outSA{e, public, new(atomic.Bool), new(atomic.Int64)}
+		u.outOrder++
+		o := &outSA{e, public, new(atomic.Bool), new(atomic.Int64), u.outOrder}
 		u.out[sa.SPI] = o
 		u.byReqID[sa.ReqID] = o // make-before-break: newest wins
 		if sa.IfID != 0 {
@@ -231,7 +234,7 @@ func (u *Userspace) UpdateSA(dir Direction, spi uint32, local, remote netip.Addr
 		if s == nil {
 			return ErrNoSA
 		}
-		n := &outSA{s.Outbound, s.sa, s.exhausted, s.inflight}
+		n := &outSA{s.Outbound, s.sa, s.exhausted, s.inflight, s.order}
 		n.sa.Local, n.sa.Remote, n.sa.Encap = local, remote, encap
 		u.out[spi] = n
 		if u.byReqID[n.sa.ReqID] == s {
@@ -286,16 +289,24 @@ func retire(inflight *atomic.Int64, zero func()) {
 	zero()
 }
 
-// fallbackLocked points a ReqID or IfID at another installed outbound SA
-// with the same id, if any (the old SA of a rekey deleted out of order).
+// fallbackLocked points a ReqID or IfID at the most recently installed
+// other outbound SA with the same id, if any (the current SA deleted
+// before an older one, as when a rekey collision's redundant pair goes).
 func (u *Userspace) fallbackLocked(reqID, ifID uint32) {
+	var byReq, byIf *outSA
 	for _, o := range u.out {
-		if reqID != 0 && o.sa.ReqID == reqID {
-			u.byReqID[reqID] = o
+		if reqID != 0 && o.sa.ReqID == reqID && (byReq == nil || o.order > byReq.order) {
+			byReq = o
 		}
-		if ifID != 0 && o.sa.IfID == ifID {
-			u.byIfID[ifID] = o
+		if ifID != 0 && o.sa.IfID == ifID && (byIf == nil || o.order > byIf.order) {
+			byIf = o
 		}
+	}
+	if byReq != nil {
+		u.byReqID[reqID] = byReq
+	}
+	if byIf != nil {
+		u.byIfID[ifID] = byIf
 	}
 }
 

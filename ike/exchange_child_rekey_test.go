@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/petrel-vpn/petrel/wire"
@@ -13,6 +14,7 @@ func establishOne(t *testing.T, seedA, seedB uint64) (*pair, *SA, *SA) {
 	t.Helper()
 	ca := pskConn("gw", addrA, addrB, "k")
 	p := newPair(t, []*Connection{ca}, []*Connection{mirror(ca)})
+	p.a.record, p.b.record = true, true
 	p.a.ep.rand, p.b.ep.rand = seeded(seedA), seeded(seedB)
 	spi, _, _ := p.establish("gw")
 	asa := p.a.ep.SA(spi)
@@ -63,9 +65,18 @@ func TestChildRekey(t *testing.T) {
 		if len(ops(rout, OpInstall)) != 1 || len(ops(rout, OpDelete)) != 0 || len(rsa.children) != 2 {
 			t.Fatal("responder must install the new pair and keep the old")
 		}
+		// The responder must not send on the new pair before the
+		// initiator has it (§2.8): its outbound SA waits.
+		nwIn := ops(rout, OpInstall)[0].InSPI
+		if !ops(rout, OpInstall)[0].DeferOut {
+			t.Fatal("responder's new outbound SA not deferred")
+		}
 		iout := p.deliver(ini, p.one(rout))
 		if len(ops(iout, OpInstall)) != 1 || len(ops(iout, OpDelete)) != 0 || len(events(iout, EventChildRekeyed)) != 1 {
 			t.Fatalf("initiator: %+v", iout.Events)
+		}
+		if ops(iout, OpInstall)[0].DeferOut {
+			t.Fatal("the rekey's initiator must send on the new pair at once")
 		}
 		del := p.one(iout)
 		d, _ := wire.Find(innerOf(t, rsa, del), wire.PayloadD).(*wire.Delete)
@@ -75,6 +86,11 @@ func TestChildRekey(t *testing.T) {
 		rout = p.deliver(res, del)
 		if len(ops(rout, OpDelete)) != 1 {
 			t.Fatal("responder kept the old pair")
+		}
+		// Activation of the new outbound SA comes before the old pair's
+		// delete, so the responder always has one to send with.
+		if o := rout.Ops; len(o) != 2 || o[0].Kind != OpActivate || o[0].InSPI != nwIn || o[1].Kind != OpDelete || o[1].InSPI == nwIn {
+			t.Fatalf("responder ops on the old pair's delete: %+v", o)
 		}
 		iout = p.deliver(ini, p.one(rout))
 		if e := events(iout, EventChildDown); len(e) != 1 || e[0].InSPI != old || e[0].Reason != "rekeyed" {
@@ -95,6 +111,7 @@ func TestChildRekey(t *testing.T) {
 //	loser:  SK{D(ESP, its redundant new)}  -->   each answered with its pair
 func rekeyCollision(t *testing.T, seedA, seedB uint64, aFirst bool) (aWon bool) {
 	p, asa, bsa := establishOne(t, seedA, seedB)
+	defer checkDataPlane(t, p)
 	a1, b1 := asa.children[0].InSPI, bsa.children[0].InSPI
 	reqA := p.rekeyChild(p.a, asa, a1)
 	reqB := p.rekeyChild(p.b, bsa, b1)
@@ -140,5 +157,88 @@ func TestChildRekeyCollision(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Fatalf("outcomes seen %v, want A and B winning with either order", seen)
+	}
+}
+
+// dpModel replays one side's data-plane operations the way the node applies
+// them: inbound SAs, and outbound SAs in activation order (DeferOut pairs
+// wait for OpActivate); the newest active outbound SA is the one sent with.
+type dpModel struct {
+	in     map[uint32]bool
+	out    []uint32 // active outbound SPIs, oldest first
+	parked map[uint32]uint32
+}
+
+func newDPModel() *dpModel { return &dpModel{in: map[uint32]bool{}, parked: map[uint32]uint32{}} }
+
+func (m *dpModel) apply(op ChildOp) {
+	switch op.Kind {
+	case OpInstall:
+		m.in[op.InSPI] = true
+		if op.DeferOut {
+			m.parked[op.InSPI] = op.OutSPI
+		} else {
+			m.out = append(m.out, op.OutSPI)
+		}
+	case OpActivate:
+		if spi, ok := m.parked[op.InSPI]; ok {
+			delete(m.parked, op.InSPI)
+			m.out = append(m.out, spi)
+		}
+	case OpDelete:
+		delete(m.in, op.InSPI)
+		delete(m.parked, op.InSPI)
+		if i := slices.Index(m.out, op.OutSPI); i >= 0 {
+			m.out = slices.Delete(m.out, i, i+1)
+		}
+	}
+}
+
+func (m *dpModel) current() (uint32, bool) {
+	if len(m.out) == 0 {
+		return 0, false
+	}
+	return m.out[len(m.out)-1], true
+}
+
+// checkDataPlane replays both sides' operations in the order the test
+// delivered them and checks, at the end, that each side sends on an SA the
+// other receives on, and that nothing is left parked or activated twice.
+func checkDataPlane(t *testing.T, p *pair) {
+	t.Helper()
+	ma, mb := newDPModel(), newDPModel()
+	for _, op := range p.a.log {
+		ma.apply(op)
+	}
+	for _, op := range p.b.log {
+		mb.apply(op)
+	}
+	for _, x := range []struct {
+		name     string
+		from, to *dpModel
+	}{{"A", ma, mb}, {"B", mb, ma}} {
+		spi, ok := x.from.current()
+		if !ok || !x.to.in[spi] {
+			t.Errorf("%s sends on %08x, which the peer does not receive on (peer inbound %v)", x.name, spi, x.to.in)
+		}
+		if len(x.from.parked) != 0 || len(x.from.out) != 1 {
+			t.Errorf("%s: outbound SAs active %x, still parked %v; want one active", x.name, x.from.out, x.from.parked)
+		}
+	}
+	// Only the surviving pair may be activated: activating the collision's
+	// redundant pair would send on it until its delete.
+	for _, x := range []struct {
+		name string
+		log  []ChildOp
+		m    *dpModel
+	}{{"A", p.a.log, ma}, {"B", p.b.log, mb}} {
+		for _, op := range x.log {
+			if op.Kind != OpActivate {
+				continue
+			}
+			if !x.m.in[op.InSPI] {
+				t.Errorf("%s activated pair %08x, which did not survive", x.name, op.InSPI)
+			}
+		}
 	}
 }

@@ -55,6 +55,10 @@ type node struct {
 	ep   *Endpoint
 	addr netip.AddrPort
 	out  Output
+	// log collects every data-plane operation delivered so far when
+	// record is set, for tests that model the data plane (dpModel).
+	log    []ChildOp
+	record bool
 }
 
 type pair struct {
@@ -113,6 +117,9 @@ func (p *pair) deliver(n *node, d Datagram) *Output {
 	p.t.Helper()
 	n.out.Reset()
 	n.ep.HandleDatagram(p.now, d.Src, d.Dst, d.Data, &n.out)
+	if n.record {
+		n.log = append(n.log, n.out.Ops...)
+	}
 	return &n.out
 }
 

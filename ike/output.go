@@ -23,6 +23,9 @@ const (
 	OpInstall ChildOpKind = iota + 1
 	// OpDelete removes the pair (by InSPI/OutSPI).
 	OpDelete
+	// OpActivate installs the outbound SA of a pair installed with
+	// DeferOut (by InSPI/OutSPI); the daemon keeps its keys until then.
+	OpActivate
 )
 
 func (k ChildOpKind) String() string {
@@ -31,6 +34,8 @@ func (k ChildOpKind) String() string {
 		return "install"
 	case OpDelete:
 		return "delete"
+	case OpActivate:
+		return "activate"
 	}
 	return "op?"
 }
@@ -57,6 +62,15 @@ type ChildOp struct {
 	// between these ports (RFC 3948).
 	Local, Remote netip.AddrPort
 	UDPEncap      bool
+	// DeferOut (OpInstall): install only the inbound SA now and keep the
+	// outbound one until the core sends OpActivate for the pair, or until
+	// the inbound SA has received a packet, whichever comes first. Set for
+	// the responder of a Child SA rekey (RFC 7296 §2.8): the rekey's
+	// initiator installs the new pair only when our response reaches it, so
+	// sending on it earlier would lose packets. The old pair stays the
+	// outbound one until the initiator deletes it (when the core sends
+	// OpActivate) or starts sending on the new pair.
+	DeferOut bool
 }
 
 // EventKind names what happened.

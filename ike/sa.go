@@ -110,6 +110,11 @@ type ChildSA struct {
 	timers   childTimers // lifetimes (lifetime.go)
 	// volumeRekey: a rekey was started for the byte/packet limit (usage.go)
 	volumeRekey bool
+	// outDeferred: installed as the responder of a rekey with DeferOut;
+	// replaces is the inbound SPI of the pair whose removal activates it
+	// (0 once a collision made this pair the redundant one).
+	outDeferred bool
+	replaces    uint32
 }
 
 // peerRekey is what a responder remembers of a rekey of a pair it was

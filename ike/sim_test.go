@@ -39,13 +39,18 @@ type sim struct {
 
 func (s *sim) apply(side int, o *Output) {
 	for _, op := range o.Ops {
-		if op.Kind == OpInstall {
+		switch op.Kind {
+		case OpInstall:
 			if _, dup := s.in[side][op.InSPI]; dup {
 				s.t.Fatalf("side %d installs %08x twice", side, op.InSPI)
 			}
 			s.in[side][op.InSPI] = op
 			s.installed[op.InSPI] = s.now
-		} else {
+		case OpActivate:
+			if _, ok := s.in[side][op.InSPI]; !ok {
+				s.t.Fatalf("side %d activates %08x, which it does not have", side, op.InSPI)
+			}
+		case OpDelete:
 			delete(s.in[side], op.InSPI)
 		}
 	}

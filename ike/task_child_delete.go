@@ -64,6 +64,7 @@ func (sa *SA) removeChild(c *ChildSA, reason string) {
 		return
 	}
 	sa.children = slices.Delete(sa.children, i, i+1)
+	sa.activateSuccessor(c)
 	sa.out.Ops = append(sa.out.Ops, ChildOp{Kind: OpDelete, Name: c.Name, SPIi: sa.spiI, SPIr: sa.spiR,
 		InSPI: c.InSPI, OutSPI: c.OutSPI, Local: sa.local, Remote: sa.remote})
 	ev := Event{Kind: EventChildDown, Child: c.Name, InSPI: c.InSPI, OutSPI: c.OutSPI, Reason: reason}

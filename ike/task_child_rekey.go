@@ -145,6 +145,8 @@ func (t *childRekey) process(sa *SA, m *msgIn) (status, error) {
 			return done, nil
 		}
 		// We won: the peer deletes its redundant pair; we delete the old.
+		// Its outbound SA must not take over when the old pair goes.
+		p.child.replaces = 0
 	}
 	old.rekeyed = true
 	sa.childRekeyed(old, nw)
@@ -253,6 +255,7 @@ func (t *childRekey) buildResponse(sa *SA, m *msgOut) (status, error) {
 	if nw == nil {
 		return done, nil
 	}
+	sa.deferOutbound(nw, t.old)
 	if t.old.rekeying {
 		// Both ends rekey this pair (§2.8.1): decide when our own
 		// response arrives.
@@ -262,6 +265,33 @@ func (t *childRekey) buildResponse(sa *SA, m *msgOut) (status, error) {
 	t.old.rekeyed = true // the peer deletes it
 	sa.childRekeyed(t.old, nw)
 	return done, nil
+}
+
+// deferOutbound marks the install operation of nw, a pair we made as the
+// responder of old's rekey, DeferOut: the initiator installs it only when
+// our response arrives (RFC 7296 §2.8 make-before-break). removeChild
+// activates it when old goes; the daemon activates it earlier when the
+// pair's inbound SA sees traffic.
+func (sa *SA) deferOutbound(nw, old *ChildSA) {
+	for i := len(sa.out.Ops) - 1; i >= 0; i-- {
+		if op := &sa.out.Ops[i]; op.Kind == OpInstall && op.InSPI == nw.InSPI {
+			op.DeferOut = true
+			nw.outDeferred, nw.replaces = true, old.InSPI
+			return
+		}
+	}
+}
+
+// activateSuccessor sends OpActivate for the deferred pair that replaces
+// old, before old's OpDelete, so the data plane always has an outbound SA.
+func (sa *SA) activateSuccessor(old *ChildSA) {
+	for _, c := range sa.children {
+		if c.outDeferred && c.replaces == old.InSPI && c != old {
+			c.outDeferred = false
+			sa.out.Ops = append(sa.out.Ops, ChildOp{Kind: OpActivate, Name: c.Name, SPIi: sa.spiI, SPIr: sa.spiR,
+				InSPI: c.InSPI, OutSPI: c.OutSPI, Local: sa.local, Remote: sa.remote})
+		}
+	}
 }
 
 // childRekeyed reports that old is replaced by nw.

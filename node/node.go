@@ -70,6 +70,7 @@ type Node struct {
 	out       ike.Output
 	sas       map[spiPair]*saInfo
 	children  map[uint32]*installed // by inbound SPI
+	pending   int                   // children with a deferred outbound SA
 	nextReqID uint32
 	reqIDs    map[string]uint32 // "conn/child" -> ReqID
 	reqConn   map[uint32]string // ReqID -> connection
@@ -79,6 +80,7 @@ type Node struct {
 	nextIfID  uint32
 	nextIndex int
 	closing   bool
+	dpdTraps  map[connChild][]polKey // trap policies held after DPD (trap_dpd.go)
 	// retiredEP holds the counters of generations pruned after a reload,
 	// so that Stats never goes backwards.
 	retiredEP ike.Stats
@@ -121,6 +123,10 @@ type installed struct {
 	ifID          uint32 // route-based: the device's if_id; 0: policies
 	policies      []polKey
 	at            time.Time
+	// pendingOut is the outbound SA of a pair installed with DeferOut
+	// (the responder of a Child rekey), with its own copy of the keys,
+	// until activate installs it (ops.go).
+	pendingOut *dataplane.SA
 }
 
 // errClosed is returned by calls on a closed node.
@@ -309,6 +315,8 @@ func (n *Node) loop() {
 	defer keepalive.Stop()
 	usage := time.NewTicker(usageInterval)
 	defer usage.Stop()
+	activate := time.NewTicker(activateInterval)
+	defer activate.Stop()
 	for {
 		if d, ok := n.deadline(); ok {
 			timer.Reset(max(time.Until(d), 0))
@@ -332,6 +340,8 @@ func (n *Node) loop() {
 			n.keepalives()
 		case now := <-usage.C:
 			n.reportUsage(now)
+		case <-activate.C:
+			n.activateOnTraffic()
 		case <-n.quit:
 			return
 		}

@@ -24,6 +24,8 @@ func (n *Node) apply(now time.Time, op *ike.ChildOp) {
 		err = n.install(now, op)
 	case ike.OpDelete:
 		err = n.remove(op.InSPI)
+	case ike.OpActivate:
+		err = n.activate(op.InSPI, "old pair deleted")
 	}
 	if err != nil {
 		n.dpLog.Error("node: data plane", "op", op.Kind.String(), "child", op.Name, "in_spi", hex32(op.InSPI), "err", err)
@@ -62,11 +64,16 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 	if err := n.dp.AddSA(in); err != nil {
 		return fmt.Errorf("node: inbound SA %s: %w%s", hex32(op.InSPI), err, n.kernelHint())
 	}
-	if err := n.dp.AddSA(out); err != nil {
+	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, ifID: ifID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
+	if op.DeferOut {
+		// The caller zeroes op's keys: keep a copy until activation.
+		out.EncrKey, out.IntegKey = clone(op.EncrOut), clone(op.IntegOut)
+		c.pendingOut = &out
+		n.pending++
+	} else if err := n.dp.AddSA(out); err != nil {
 		_ = n.dp.DeleteSA(dataplane.In, op.InSPI)
 		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(op.OutSPI), err, n.kernelHint())
 	}
-	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, ifID: ifID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
 	n.children[op.InSPI] = c
 	if rd == nil { // route-based: the device's if_id replaces policies
 		c.policies = n.holdPolicies(reqID, lts, rts)
@@ -90,7 +97,9 @@ func (n *Node) remove(inSPI uint32) error {
 	}
 	n.releasePolicies(c.policies)
 	var first error
-	if err := n.dp.DeleteSA(dataplane.Out, c.outSPI); err != nil && first == nil {
+	if c.pendingOut != nil {
+		n.dropPending(c, true)
+	} else if err := n.dp.DeleteSA(dataplane.Out, c.outSPI); err != nil && first == nil {
 		first = err
 	}
 	if err := n.dp.DeleteSA(dataplane.In, c.inSPI); err != nil && first == nil {
@@ -98,6 +107,63 @@ func (n *Node) remove(inSPI uint32) error {
 	}
 	return first
 }
+
+// activateInterval is how often pairs waiting for activation are checked
+// for inbound traffic.
+const activateInterval = 100 * time.Millisecond
+
+// activate installs the deferred outbound SA of the pair with inbound SPI
+// inSPI, making it the one the data plane sends with. A pair already
+// active, or gone, is left alone.
+func (n *Node) activate(inSPI uint32, why string) error {
+	c := n.children[inSPI]
+	if c == nil || c.pendingOut == nil {
+		return nil
+	}
+	out := c.pendingOut
+	n.dropPending(c, false)
+	defer func() { clear(out.EncrKey); clear(out.IntegKey) }()
+	if err := n.dp.AddSA(*out); err != nil {
+		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(out.SPI), err, n.kernelHint())
+	}
+	n.dpLog.Debug("node: outbound SA activated", "child", c.name, "in_spi", hex32(inSPI), "out_spi", hex32(out.SPI), "why", why)
+	return nil
+}
+
+// dropPending forgets a deferred outbound SA; zero says whether its keys
+// go too (activate hands them to the data plane first).
+func (n *Node) dropPending(c *installed, zero bool) {
+	if c.pendingOut == nil {
+		return
+	}
+	if zero {
+		clear(c.pendingOut.EncrKey)
+		clear(c.pendingOut.IntegKey)
+	}
+	c.pendingOut = nil
+	n.pending--
+}
+
+// activateOnTraffic activates deferred pairs whose inbound SA received a
+// packet: the peer, having installed the pair, sends on it, so it can
+// receive on it too (RFC 7296 §2.8).
+func (n *Node) activateOnTraffic() {
+	if n.pending == 0 {
+		return
+	}
+	for in, c := range n.children {
+		if c.pendingOut == nil {
+			continue
+		}
+		if cnt, err := n.dp.Counters(dataplane.In, in); err == nil && cnt.Packets > 0 {
+			if err := n.activate(in, "inbound traffic"); err != nil {
+				n.dpLog.Error("node: data plane", "op", "activate", "child", c.name, "in_spi", hex32(in), "err", err)
+			}
+		}
+	}
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 func hex32(v uint32) string { return fmt.Sprintf("%08x", v) }
 func hex64(v uint64) string { return fmt.Sprintf("%016x", v) }

@@ -1,0 +1,159 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/petrel-vpn/petrel/config"
+)
+
+// withChildRekey rewrites a loopback peer's configuration so that its child
+// rekeys every d (no jitter below one second matters here).
+func withChildRekey(t *testing.T, p *LoopbackPeer, d string) {
+	t.Helper()
+	b, err := os.ReadFile(p.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "        start_action:", "        rekey_time: "+d+"\n        life_time: 1h\n        start_action:", 1)
+	if err := os.WriteFile(p.File, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p.Config, err = config.Load(p.File); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChildRekeyUnderTraffic: Child SA rekeys started by one node while a
+// UDP echo runs through the tunnel every 10 ms. The other node is the
+// rekey's responder: it installs the new pair's outbound SA only once the
+// initiator has the pair (the old pair's delete, or traffic on the new
+// one; RFC 7296 §2.8), so no echo is lost. Run with each node rekeying.
+//
+//	rekeyer: CREATE_CHILD_SA {N(REKEY_SA), SA, Ni, TS}  →  responder installs in, parks out
+//	                                                     ←  {SA, Nr, TS}
+//	rekeyer installs both, sends on the new pair; D(old) →  responder activates out, deletes old
+func TestChildRekeyUnderTraffic(t *testing.T) {
+	for _, rekeyer := range []string{"a", "b"} {
+		t.Run("by-"+rekeyer, func(t *testing.T) {
+			pa, pb, err := WriteLoopbackPair(t.TempDir(), LoopbackOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rekeyer == "a" {
+				withChildRekey(t, &pa, "1s")
+			} else {
+				withChildRekey(t, &pb, "1s")
+			}
+			b, err := New(Options{Config: pb.Config, Logger: testLogger(t).With("node", "b")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close(context.Background())
+			a, err := New(Options{Config: pa.Config, Logger: testLogger(t).With("node", "a")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(context.Background())
+			nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nsB, err := b.AttachNetstack([]netip.Addr{netip.MustParseAddr(pb.Addr)}, 1400)
+			if err != nil {
+				t.Fatal(err)
+			}
+			echo, err := nsB.ListenUDP(&net.UDPAddr{IP: net.ParseIP(pb.Addr), Port: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer echo.Close()
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					n, from, err := echo.ReadFrom(buf)
+					if err != nil {
+						return
+					}
+					_, _ = echo.WriteTo(buf[:n], from)
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := a.Up(ctx, "b"); err != nil {
+				t.Fatal(err)
+			}
+			events, stop := a.Subscribe()
+			defer stop()
+			conn, err := nsA.DialUDP(nil, &net.UDPAddr{IP: net.ParseIP(pb.Addr), Port: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			const sends = 350 // 3.5 s at 10 ms
+			got := make(chan uint32, sends)
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					n, err := conn.Read(buf)
+					if err != nil {
+						return
+					}
+					if n == 4 {
+						got <- binary.BigEndian.Uint32(buf)
+					}
+				}
+			}()
+			tick := time.NewTicker(10 * time.Millisecond)
+			rekeys := 0
+			for i := uint32(0); i < sends; i++ {
+				<-tick.C
+				if _, err := conn.Write(binary.BigEndian.AppendUint32(nil, i)); err != nil {
+					t.Fatal(err)
+				}
+			drain:
+				for {
+					select {
+					case e := <-events:
+						if e.Kind == "child-rekeyed" {
+							rekeys++
+						}
+					default:
+						break drain
+					}
+				}
+			}
+			tick.Stop()
+			seen := map[uint32]bool{}
+			for deadline := time.After(2 * time.Second); len(seen) < sends; {
+				select {
+				case v := <-got:
+					seen[v] = true
+				case <-deadline:
+					t.Fatalf("%d of %d echoes came back across %d Child rekeys", len(seen), sends, rekeys)
+				}
+			}
+			if rekeys < 2 {
+				t.Fatalf("%d Child rekeys in 3.5 s, want at least 2", rekeys)
+			}
+			var pending int
+			if err := a.do(func(time.Time) { pending = a.pending }); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.do(func(time.Time) { pending += b.pending }); err != nil {
+				t.Fatal(err)
+			}
+			// The last rekey's old pair may still be on its way out.
+			if pending > 1 {
+				t.Errorf("%d pairs still wait for activation", pending)
+			}
+			t.Logf("%d/%d echoes across %d Child rekeys by %s", len(seen), sends, rekeys, rekeyer)
+		})
+	}
+}
