@@ -82,6 +82,15 @@ func TestPetrelSendsFragments(t *testing.T) {
 			// the response when it responds.
 			petrelFrags := requireFragmented(s, r, dg, petrelAddr, role == RoleResponder, fragSize, "petrel")
 			swanFrags := requireFragmented(s, r, dg, swanAddr, role == RoleInitiator, 0, "strongSwan")
+			for _, m := range r.IKE { // every protected message petrel sent fits, not only IKE_AUTH
+				if d := dg[m.Frame]; m.Encrypted && strings.HasPrefix(m.Src, petrelAddr) && d.Payload > fragSize {
+					s.Fatalf("frame %d: petrel's %s %s has %d octets of UDP payload, more than fragment_size %d", m.Frame, exchangeName(m.Exchange), reqResp(m.Response), d.Payload, fragSize)
+				}
+			}
+			// charon: "received fragment #4 of 4, reassembled fragmented IKE message (1222 bytes)"
+			if n := len(petrelFrags); !logLineHas(peer, fmt.Sprintf("received fragment #%d of %d, reassembled fragmented IKE message", n, n)) {
+				s.Fatalf("strongSwan's log does not say it reassembled petrel's %d fragments", n)
+			}
 			s.Logf("petrel's IKE_AUTH %s crossed as %d SKF fragments (UDP payloads %v, limit %d); strongSwan's as %d; strongSwan reassembled petrel's and petrel strongSwan's",
 				reqResp(role == RoleResponder), len(petrelFrags), petrelFrags, fragSize, len(swanFrags))
 		})
@@ -233,19 +242,25 @@ func initialContactPetrelRestart(t *testing.T) {
 func waitOnlySA(s *Scenario, n Node, want IKESA, child string, timeout time.Duration) IKESA {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last []IKESA
-	var err error
+	var last []IKESA // the last listing that came back
+	var lastErr error
 	for time.Now().Before(deadline) {
-		last, err = n.ListSAs(s.ctx(5 * time.Second))
-		if err == nil && len(last) == 1 && last[0].SPIi == want.SPIi && last[0].SPIr == want.SPIr &&
-			last[0].State == "ESTABLISHED" && len(last[0].Children) == 1 &&
-			last[0].Children[0].Name == child && last[0].Children[0].State == "INSTALLED" {
-			return last[0]
+		sas, err := n.ListSAs(s.ctx(5 * time.Second))
+		if err != nil { // govici can trip over events a short listing left behind: poll again
+			lastErr = err
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		last = sas
+		if len(sas) == 1 && sas[0].SPIi == want.SPIi && sas[0].SPIr == want.SPIr &&
+			sas[0].State == "ESTABLISHED" && len(sas[0].Children) == 1 &&
+			sas[0].Children[0].Name == child && sas[0].Children[0].State == "INSTALLED" {
+			return sas[0]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.Fatalf("%s should list only IKE SA %s_i %s_r with one Child SA %s after %s; it lists %v %s",
-		n.Name(), want.SPIi, want.SPIr, child, timeout, err, describeSPIs(last))
+	s.Fatalf("%s should list only IKE SA %s_i %s_r with one Child SA %s after %s; its last listing: %s (last listing error: %v)",
+		n.Name(), want.SPIi, want.SPIr, child, timeout, describeSPIs(last), lastErr)
 	return IKESA{}
 }
 
