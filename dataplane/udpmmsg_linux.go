@@ -354,12 +354,15 @@ func (t *mmsgTransport) close() error {
 }
 
 // setUDPEncap sets UDP_ENCAP_ESPINUDP on both sockets (UDPBind.EnableKernelDecap).
-// It also turns UDP GRO off on them: with the kernel decapsulating, only
-// IKE reaches userspace, and the ESP-in-UDP GRO handler that lets encap
-// sockets take coalesced runs is recent (Linux 6.x); without GRO the kernel
-// hands each ESP datagram to the decapsulation path on its own. The
-// receive loop copes with datagrams that carry no GRO segment size, so
-// this is safe while it runs.
+// It also turns UDP GRO off on them. Only IKE reaches userspace then, so
+// userspace loses nothing; for the kernel, recent Linux installs an ESP GRO
+// handler (xfrm4/6_gro_udp_encap_rcv) on an ESPINUDP socket only while
+// UDP_GRO is on, and on kernels without that handler plain UDP GRO on the
+// socket could coalesce ESP datagrams ahead of the per-packet
+// decapsulation. Off, every kernel takes the per-packet path (the cost:
+// no ESP GRO on the newest ones; not measured here, this machine has no
+// in-kernel ESP). The receive loop copes with datagrams that carry no GRO
+// segment size, so this is safe while it runs.
 func (t *mmsgTransport) setUDPEncap() error {
 	for _, s := range t.socks {
 		if err := EnableUDPDecap(s.rc); err != nil {

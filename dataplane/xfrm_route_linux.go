@@ -210,8 +210,8 @@ func (x *XFRM) movedIfPolicies(ifID uint32, local, remote netip.AddrPort, encap 
 	return x.setIfPolicies(&sa)
 }
 
-// IfIDPolicies lists the policies installed for an if_id (tests, debugging).
-func (x *XFRM) IfIDPolicies(ifID uint32) []netlink.XfrmPolicy {
+// ifIDPolicies lists the policies installed for an if_id (tests, debugging).
+func (x *XFRM) ifIDPolicies(ifID uint32) []netlink.XfrmPolicy {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var out []netlink.XfrmPolicy

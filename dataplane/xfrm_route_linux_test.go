@@ -223,7 +223,7 @@ func TestXFRMIfPoliciesInKernel(t *testing.T) {
 			t.Fatalf("policy without the if_id: %s", polString(p))
 		}
 	}
-	if n := len(x.IfIDPolicies(5)); n != 6 {
+	if n := len(x.ifIDPolicies(5)); n != 6 {
 		t.Fatalf("backend tracks %d if_id policies", n)
 	}
 	// The peer's NAT mapping moves: the templates follow, still 6.
@@ -263,7 +263,7 @@ func TestXFRMIfPoliciesInKernel(t *testing.T) {
 	if got = kernelPolicies(t, h); len(got) != 0 {
 		t.Fatalf("%d policies left: %q", len(got), polStrings(got))
 	}
-	if len(x.IfIDPolicies(5)) != 0 {
+	if len(x.ifIDPolicies(5)) != 0 {
 		t.Fatal("backend still tracks the if_id")
 	}
 }

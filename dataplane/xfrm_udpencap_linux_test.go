@@ -65,6 +65,15 @@ func TestUDPBindKernelDecap(t *testing.T) {
 		}
 	}
 
+	if mt, ok := rx.t.(*mmsgTransport); ok {
+		for i, s := range mt.socks {
+			var gro int
+			s.rc.Control(func(fd uintptr) { gro, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO) })
+			if gro != 0 {
+				t.Fatalf("socket %d: UDP_GRO still on with UDP_ENCAP", i)
+			}
+		}
+	}
 	plain, err := NewUDPBind(0, nil) // the userspace path: no UDP_ENCAP
 	must(t, err)
 	defer plain.Close()
