@@ -126,9 +126,18 @@ func TestReauth(t *testing.T) {
 	if len(ops(bout, OpInstall)) != 1 || len(ops(bout, OpDelete)) != 0 {
 		t.Fatal("B must install the new child before anything is deleted")
 	}
+	// B answers the reauthentication: A installs the new pair only when
+	// the answer arrives, so B keeps sending on the old one (the daemon
+	// activates the new one on traffic or when the old one goes).
+	if !ops(bout, OpInstall)[0].DeferOut {
+		t.Fatal("B's new outbound SA not deferred while the old pair lives")
+	}
 	aout := p.deliver(p.a, p.one(bout))
 	if len(ops(aout, OpInstall)) != 1 || len(aout.Datagrams) != 1 {
 		t.Fatalf("A: %+v", aout)
+	}
+	if ops(aout, OpInstall)[0].DeferOut {
+		t.Fatal("the reauthentication's initiator must send on the new pair at once")
 	}
 	del := p.one(aout)
 	if m, _ := outerPayloads(t, del); m.Header.SPIi != spi {

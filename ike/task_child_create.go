@@ -203,7 +203,34 @@ func (c *childCreate) buildResponse(sa *SA, m *msgOut) error {
 		sa.childFailed(name, err.Error())
 		return nil
 	}
+	sa.deferIfReplacing(spi)
 	m.add(chosenSA(c.sel, wire.ProtoESP, spiBytes(spi)),
 		toWireTS(c.remoteTS, false), toWireTS(c.localTS, true))
 	return nil
+}
+
+// deferIfReplacing makes the first Child SA we answered in IKE_AUTH wait
+// for its outbound SA (ChildOp.DeferOut) when the peer already has a pair
+// of the same child with us on another IKE SA: a reauthentication
+// (make-before-break) or a peer re-establishing. The initiator installs
+// the new pair only when our response arrives; until then, and until the
+// old pair goes or traffic arrives on the new one, we keep sending on the
+// old one. The daemon activates it (the core does not see the other IKE
+// SA's deletes as the old pair's).
+func (sa *SA) deferIfReplacing(inSPI uint32) {
+	c := sa.childByInSPI(inSPI)
+	if c == nil {
+		return
+	}
+	for _, o := range sa.ep.sas {
+		if o == sa || o.state != stateEstablished || o.conn == nil || sa.conn == nil || o.conn.Name != sa.conn.Name || !o.peerID.Equal(sa.peerID) {
+			continue
+		}
+		for _, old := range o.children {
+			if old.Name == c.Name {
+				sa.deferOutbound(c, old)
+				return
+			}
+		}
+	}
 }

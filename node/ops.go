@@ -105,7 +105,36 @@ func (n *Node) remove(inSPI uint32) error {
 	if err := n.dp.DeleteSA(dataplane.In, c.inSPI); err != nil && first == nil {
 		first = err
 	}
+	if c.pendingOut == nil {
+		n.activateHeir(c.reqID)
+	}
 	return first
+}
+
+// activateHeir activates the newest parked outbound SA of reqID when the
+// last active pair of that ReqID is gone, so the child never goes without
+// an outbound SA while a pair waits (a reauthentication's new IKE SA whose
+// old one was deleted before traffic arrived on the new pair). A
+// collision's redundant pair is never the heir: the winner is active.
+func (n *Node) activateHeir(reqID uint32) {
+	var heir *installed
+	for _, o := range n.children {
+		if o.reqID != reqID {
+			continue
+		}
+		if o.pendingOut == nil {
+			return // an active pair remains
+		}
+		if heir == nil || o.at.After(heir.at) {
+			heir = o
+		}
+	}
+	if heir == nil {
+		return
+	}
+	if err := n.activate(heir.inSPI, "last active pair deleted"); err != nil {
+		n.dpLog.Error("node: data plane", "op", "activate", "child", heir.name, "in_spi", hex32(heir.inSPI), "err", err)
+	}
 }
 
 // activateInterval is how often pairs waiting for activation are checked

@@ -13,15 +13,19 @@ import (
 	"github.com/petrel-vpn/petrel/config"
 )
 
-// withChildRekey rewrites a loopback peer's configuration so that its child
-// rekeys every d (no jitter below one second matters here).
-func withChildRekey(t *testing.T, p *LoopbackPeer, d string) {
+// withLifetime rewrites a loopback peer's configuration so that its child
+// rekeys every d (what "child"), or its IKE SA is reauthenticated every d
+// ("reauth").
+func withLifetime(t *testing.T, p *LoopbackPeer, what, d string) {
 	t.Helper()
 	b, err := os.ReadFile(p.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Replace(string(b), "        start_action:", "        rekey_time: "+d+"\n        life_time: 1h\n        start_action:", 1)
+	if what == "reauth" {
+		text = strings.Replace(string(b), "    children:", "    reauth_time: "+d+"\n    children:", 1)
+	}
 	if err := os.WriteFile(p.File, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -39,17 +43,25 @@ func withChildRekey(t *testing.T, p *LoopbackPeer, d string) {
 //	rekeyer: CREATE_CHILD_SA {N(REKEY_SA), SA, Ni, TS}  →  responder installs in, parks out
 //	                                                     ←  {SA, Nr, TS}
 //	rekeyer installs both, sends on the new pair; D(old) →  responder activates out, deletes old
+//
+// The same with reauthentication (a fresh IKE SA and Child SA made before
+// the old ones go): the IKE_AUTH responder parks its new outbound SA while
+// the old pair lives.
 func TestChildRekeyUnderTraffic(t *testing.T) {
-	for _, rekeyer := range []string{"a", "b"} {
-		t.Run("by-"+rekeyer, func(t *testing.T) {
+	for _, tc := range []struct{ what, rekeyer, event string }{
+		{"child", "a", "child-rekeyed"}, {"child", "b", "child-rekeyed"},
+		{"reauth", "a", "ike-up"}, {"reauth", "b", "ike-up"},
+	} {
+		rekeyer := tc.rekeyer
+		t.Run(tc.what+"-by-"+rekeyer, func(t *testing.T) {
 			pa, pb, err := WriteLoopbackPair(t.TempDir(), LoopbackOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if rekeyer == "a" {
-				withChildRekey(t, &pa, "1s")
+				withLifetime(t, &pa, tc.what, "1s")
 			} else {
-				withChildRekey(t, &pb, "1s")
+				withLifetime(t, &pb, tc.what, "1s")
 			}
 			b, err := New(Options{Config: pb.Config, Logger: testLogger(t).With("node", "b")})
 			if err != nil {
@@ -121,7 +133,7 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 				for {
 					select {
 					case e := <-events:
-						if e.Kind == "child-rekeyed" {
+						if e.Kind == tc.event {
 							rekeys++
 						}
 					default:
@@ -136,11 +148,11 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 				case v := <-got:
 					seen[v] = true
 				case <-deadline:
-					t.Fatalf("%d of %d echoes came back across %d Child rekeys", len(seen), sends, rekeys)
+					t.Fatalf("%d of %d echoes came back across %d %s", len(seen), sends, rekeys, tc.event)
 				}
 			}
 			if rekeys < 2 {
-				t.Fatalf("%d Child rekeys in 3.5 s, want at least 2", rekeys)
+				t.Fatalf("%d %s in 3.5 s, want at least 2", rekeys, tc.event)
 			}
 			var pending int
 			if err := a.do(func(time.Time) { pending = a.pending }); err != nil {
@@ -153,7 +165,7 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 			if pending > 1 {
 				t.Errorf("%d pairs still wait for activation", pending)
 			}
-			t.Logf("%d/%d echoes across %d Child rekeys by %s", len(seen), sends, rekeys, rekeyer)
+			t.Logf("%d/%d echoes across %d %s by %s", len(seen), sends, rekeys, tc.event, rekeyer)
 		})
 	}
 }
