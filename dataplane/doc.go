@@ -22,8 +22,10 @@
 // (esp.Counters.PolicyDrops).
 //
 // Rekeying is make-before-break: install the new inbound SA, then the new
-// outbound SA (the newest outbound SA of a ReqID is used from that moment),
-// then DeleteSA the old pair; keys are zeroed on delete. Counters(dir, spi)
+// outbound SA (the newest outbound SA of a ReqID is used from that moment;
+// the responder of a rekey installs it later, once the peer has the pair),
+// then DeleteSA the old pair; keys are zeroed on delete. Deleting the
+// current outbound SA falls back to the newest remaining one of its ReqID. Counters(dir, spi)
 // returns packets, bytes, drops and the last-used time, for lifetimes
 // (RFC 7296 §2.8) and dead peer detection. UpdateSA changes outer
 // addresses (NAT mapping change, MOBIKE). Options.OnEvent reports Acquire

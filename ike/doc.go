@@ -29,6 +29,12 @@
 //     checks and fragment reassembly are timers of the SA (lifetime.go,
 //     task_dpd.go, fragment.go); byte/packet limits and unknown ESP SPIs come
 //     in from the daemon (Endpoint.ChildUsage, Endpoint.UnknownESPSPI).
+//   - Make-before-break on both ends: the initiator of a Child rekey (or of
+//     a reauthentication) installs the new pair and sends on it at once;
+//     the responder installs it with ChildOp.DeferOut, keeping the old pair
+//     as the outbound one until the core sends OpActivate (the old pair's
+//     delete) or the daemon sees traffic on the new pair, because the
+//     initiator has the pair only once the response reaches it (§2.8).
 //   - Local and remote authentication are configured independently through
 //     the Authenticator interface (auth.go); PSK is the first implementation.
 //

@@ -8,7 +8,9 @@
 // The loop feeds datagrams and timers to the core, sends the datagrams it
 // produces, applies its ChildOps to the data plane (inbound SPIs come from
 // the data plane, SA pairs and policies are installed and deleted, keys are
-// zeroed once installed) and fans its events out to subscribers.
+// zeroed once installed; a pair installed with DeferOut keeps its outbound
+// SA parked until OpActivate, traffic on its inbound SA, or the loss of its
+// child's last active pair) and fans its events out to subscribers.
 //
 // Reload keeps untouched IKE SAs running: each configuration becomes a
 // generation (one ike.Endpoint); a new one takes new IKE_SA_INITs and
