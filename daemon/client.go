@@ -40,7 +40,7 @@ func (c *Client) do(ctx context.Context, method, path string, v any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.unreachable(err)
+		return c.failed(ctx, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -62,12 +62,22 @@ func (c *Client) do(ctx context.Context, method, path string, v any) error {
 	return nil
 }
 
-func (c *Client) unreachable(err error) error {
+// failed explains a request that got no answer: the daemon could not be
+// reached (nothing listens on the socket, no permission), or it was
+// reached but did not answer before ctx ended (a `down` waiting for a peer
+// that does not answer its DELETE), or the connection broke.
+func (c *Client) failed(ctx context.Context, err error) error {
 	var op *net.OpError
-	if errors.As(err, &op) {
-		err = op.Err
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("cannot reach the petrel daemon at %s (is it running? --socket or PETREL_SOCKET): %v", c.Socket, op.Err)
 	}
-	return fmt.Errorf("cannot reach the petrel daemon at %s (is it running? --socket or PETREL_SOCKET): %v", c.Socket, err)
+	if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("the petrel daemon at %s did not answer in time (--timeout); the operation may still complete", c.Socket)
+		}
+		return fmt.Errorf("request to the petrel daemon at %s cancelled", c.Socket)
+	}
+	return fmt.Errorf("the petrel daemon at %s did not answer: %v", c.Socket, err)
 }
 
 // Connections lists the configured connections.
@@ -109,7 +119,7 @@ func (c *Client) Events(ctx context.Context, f func(node.Event) bool) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.unreachable(err)
+		return c.failed(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
