@@ -91,14 +91,18 @@ func (n *Node) Up(ctx context.Context, name string) (Event, error) {
 
 // Down deletes every IKE SA of the named connection (INFORMATIONAL with a
 // Delete payload, RFC 7296 §1.4.1) and waits until they are gone or ctx
-// ends. It returns how many IKE SAs it deleted.
+// ends. It returns how many IKE SAs it deleted. Traps that dead peer
+// detection left for the connection (dpd_action: trap) go too; those of
+// start_action: trap stay.
 func (n *Node) Down(ctx context.Context, name string) (int, error) {
 	events, cancel := n.Subscribe()
 	defer cancel()
 	pending := map[uint64]bool{}
 	var known bool
+	var traps int
 	err := n.do(func(now time.Time) {
 		_, known = n.current().conns[name]
+		traps = n.releaseDPDTraps(name, "down")
 		for _, spi := range n.terminateLocked(now, func(c *ike.Connection) bool { return c.Name == name }) {
 			pending[spi] = true
 		}
@@ -108,6 +112,9 @@ func (n *Node) Down(ctx context.Context, name string) (int, error) {
 	}
 	total := len(pending)
 	if total == 0 {
+		if traps > 0 {
+			return 0, nil // it was down already, waiting on a DPD trap; now it waits for nothing
+		}
 		if !known {
 			return 0, fmt.Errorf("%w %q", ike.ErrUnknownConnection, name)
 		}
@@ -264,6 +271,9 @@ func (n *Node) Reload(cfg *config.Config) (ReloadResult, error) {
 			})
 		}
 		n.terminateLocked(now, func(c *ike.Connection) bool { return changed[c.Name] })
+		for name := range changed {
+			n.releaseDPDTraps(name, "reload")
+		}
 		if d, o := cfg.Daemon, n.cfg.Daemon; d.IKEPort != o.IKEPort || d.NATTPort != o.NATTPort ||
 			!slices.Equal(d.Listen, o.Listen) || d.Dataplane != o.Dataplane || d.ControlSocket != o.ControlSocket ||
 			d.MetricsListen != o.MetricsListen || d.KeylogDir != o.KeylogDir {

@@ -54,8 +54,10 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 		n.stats.add(&n.stats.childRekeys, 1)
 	case ike.EventPeerDead:
 		n.stats.add(&n.stats.peerDead, 1)
+		n.dpdTrap(ev)
 	case ike.EventChildUp:
 		n.stats.add(&n.stats.childUp, 1)
+		n.releaseDPDTrap(ev.Conn, ev.Child, "child up")
 	case ike.EventChildFailed:
 		n.stats.fail("child", ev.Reason)
 	}
@@ -164,6 +166,11 @@ type Stats struct {
 	// Sessions).
 	RetiredIn, RetiredOut esp.Counters
 	QueueDrops            uint64
+	// UnknownSPI counts the data plane's reports of ESP for SPIs it has no
+	// SA for (rate-limited; each may send N(INVALID_SPI) to the sender,
+	// RFC 7296 §2.4); UnknownSPIDrops counts every such packet dropped
+	// (userspace data plane only).
+	UnknownSPI, UnknownSPIDrops uint64
 	// Endpoint sums the core's counters over the generations (cookies
 	// sent, ICV failures, retransmissions...).
 	Endpoint ike.Stats
@@ -173,7 +180,7 @@ type stats struct {
 	mu                               sync.Mutex
 	ikeUp, childUp                   uint64
 	ikeRekeys, childRekeys, peerDead uint64
-	queueDrops                       uint64
+	queueDrops, unknownSPI           uint64
 	failures                         map[string]uint64
 	retiredIn, retiredOut            esp.Counters
 }
@@ -220,6 +227,10 @@ func (n *Node) Stats() Stats {
 	n.stats.mu.Lock()
 	defer n.stats.mu.Unlock()
 	st.IKEUp, st.ChildUp, st.QueueDrops = n.stats.ikeUp, n.stats.childUp, n.stats.queueDrops
+	st.UnknownSPI = n.stats.unknownSPI
+	if n.us != nil {
+		st.UnknownSPIDrops = n.us.UnknownSPIDrops()
+	}
 	st.IKERekeys, st.ChildRekeys, st.PeerDead = n.stats.ikeRekeys, n.stats.childRekeys, n.stats.peerDead
 	st.Failures = make(map[string]uint64, len(n.stats.failures))
 	for k, v := range n.stats.failures {

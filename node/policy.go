@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/petrel-vpn/petrel/dataplane"
@@ -19,7 +20,8 @@ import (
 // A child with start_action: trap has its policies installed from the
 // start; the first packet that matches one makes the data plane raise an
 // Acquire, and the node initiates the connection (RFC 4301 §4.4.1 "on
-// demand"; strongSwan's trap policies).
+// demand"; strongSwan's trap policies). A child with dpd_action: trap
+// gets the same policies when its peer is declared dead (trap_dpd.go).
 
 // polKey identifies a policy by its selectors, as the data plane does.
 type polKey struct{ local, remote dataplane.Selector }
@@ -120,16 +122,37 @@ func (n *Node) applyTraps() {
 }
 
 // onDataPlaneEvent is the data plane's OnEvent: it must not block, so it
-// hands Acquires to the loop.
+// hands Acquires and unknown-SPI reports to the loop (dropped when the
+// loop is overloaded: the data plane raises them again a second later).
 func (n *Node) onDataPlaneEvent(e dataplane.Event) {
-	if e.Kind != dataplane.Acquire {
+	var call func(now time.Time)
+	switch e.Kind {
+	case dataplane.Acquire:
+		call = func(now time.Time) { n.onAcquire(now, e.ReqID) }
+	case dataplane.UnknownSPI:
+		call = func(now time.Time) { n.onUnknownSPI(now, e.Peer, e.SPI) }
+	default:
 		n.dpLog.Info("node: data plane event", "kind", e.Kind.String(), "spi", hex32(e.SPI))
 		return
 	}
 	select {
-	case n.in <- input{call: func(now time.Time) { n.onAcquire(now, e.ReqID) }}:
+	case n.in <- input{call: call}:
 	case <-n.quit:
 	default:
+	}
+}
+
+// onUnknownSPI handles ESP from peer for an SPI the data plane has no SA
+// for: every generation's Endpoint with an established IKE SA to peer
+// tells it with N(INVALID_SPI), and the peer drops its stale pair (RFC
+// 7296 §2.4, §3.10.1), as a peer that restarted would need.
+func (n *Node) onUnknownSPI(now time.Time, peer netip.Addr, spi uint32) {
+	n.stats.add(&n.stats.unknownSPI, 1)
+	n.dpLog.Debug("node: ESP for an unknown SPI", "spi", hex32(spi), "peer", peer)
+	peer = peer.Unmap()
+	for _, g := range n.gens {
+		g.ep.UnknownESPSPI(now, peer, spi, &n.out)
+		n.flush(now)
 	}
 }
 
