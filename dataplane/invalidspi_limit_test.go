@@ -206,3 +206,22 @@ func TestUnknownSPINoAlloc(t *testing.T) {
 		t.Fatalf("drops %d", u.UnknownSPIDrops())
 	}
 }
+
+// BenchmarkUnknownSPIFlood is the receive loop's cost per packet of a
+// flood of distinct unknown SPIs (count, limiter, no report most times).
+func BenchmarkUnknownSPIFlood(b *testing.B) {
+	a, _ := NewMemBindPair(netip.MustParseAddrPort("192.0.2.1:4500"), netip.MustParseAddrPort("192.0.2.2:4500"))
+	u := NewUserspace(a, Options{Workers: 1})
+	defer u.Close()
+	from := netip.MustParseAddrPort("192.0.2.2:4500")
+	var reps [4]unknownReport
+	spi := uint32(0x20000000)
+	b.ReportAllocs()
+	for b.Loop() {
+		now := time.Time{}
+		u.mu.RLock()
+		u.noteUnknownSPI(spi, from, &now, reps[:], 0)
+		u.mu.RUnlock()
+		spi += 7919
+	}
+}
