@@ -53,8 +53,7 @@ func (n *Node) onEvent(now time.Time, ev ike.Event) {
 	case ike.EventChildRekeyed:
 		n.stats.add(&n.stats.childRekeys, 1)
 	case ike.EventPeerDead:
-		n.stats.add(&n.stats.peerDead, 1)
-		n.dpdTrap(ev)
+		n.stats.add(&n.stats.peerDead, 1) // its trap: flush, before the ops
 	case ike.EventChildUp:
 		n.stats.add(&n.stats.childUp, 1)
 		n.releaseDPDTrap(ev.Conn, ev.Child, "child up")

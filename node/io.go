@@ -143,6 +143,14 @@ func (n *Node) flush(now time.Time) {
 	for _, d := range n.out.Datagrams {
 		n.send(d)
 	}
+	// A dead peer's trap is held before its pairs go, so a policy the
+	// trap shares with them is never missing, not even for a moment (under
+	// XFRM a packet could leave in the clear).
+	for _, ev := range n.out.Events {
+		if ev.Kind == ike.EventPeerDead {
+			n.dpdTrap(ev)
+		}
+	}
 	for i := range n.out.Ops {
 		n.apply(now, &n.out.Ops[i])
 	}

@@ -45,12 +45,12 @@ func toSelectors(ts []ike.TrafficSelector) []dataplane.Selector {
 // route-based child's SAs get its device's if_id instead of policies.
 func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 	conn := n.connOf(op)
-	reqID := n.reqIDFor(conn, op.Name)
 	mode := esp.Tunnel
 	if op.Mode == ike.ModeTransport {
 		mode = esp.Transport
 	}
 	lts, rts := toSelectors(op.LocalTS), toSelectors(op.RemoteTS)
+	reqID := n.reqIDFor(conn, op.Name, lts, rts)
 	var ifID uint32
 	rd := n.routeChild(conn, op.Name)
 	if rd != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -31,9 +32,16 @@ type policyRef struct {
 	refs int
 }
 
-// reqIDFor returns the stable ReqID of a connection's child.
-func (n *Node) reqIDFor(conn, child string) uint32 {
-	k := conn + "/" + child
+// reqIDFor returns the ReqID of a connection's child with the given
+// selectors. Like strongSwan's reqids it follows the selectors, not only
+// the child: a rekeyed or reauthenticated pair (same selectors) keeps its
+// ReqID, so make-before-break and shared policies work, while two peers of
+// one connection (a hub, road warriors) negotiate different selectors and
+// get different ReqIDs, so each peer's traffic goes to its own SA instead
+// of to whichever peer connected last. A trap with the configured
+// selectors shares the ReqID of the pair that negotiates the same ones.
+func (n *Node) reqIDFor(conn, child string, lts, rts []dataplane.Selector) uint32 {
+	k := fmt.Sprintf("%s/%s|%v|%v", conn, child, lts, rts)
 	if id, ok := n.reqIDs[k]; ok {
 		return id
 	}
@@ -109,7 +117,8 @@ func (n *Node) applyTraps() {
 				continue
 			}
 			cfg := c.Children[i]
-			n.traps[k] = n.holdPolicies(n.reqIDFor(name, ch.Name), toSelectors(cfg.LocalTS), toSelectors(cfg.RemoteTS))
+			lts, rts := toSelectors(cfg.LocalTS), toSelectors(cfg.RemoteTS)
+			n.traps[k] = n.holdPolicies(n.reqIDFor(name, ch.Name, lts, rts), lts, rts)
 			n.dpLog.Info("node: trap installed", "conn", name, "child", ch.Name)
 		}
 	}

@@ -37,7 +37,9 @@ import (
 type connChild struct{ conn, child string }
 
 // dpdTrap applies dpd_action trap after the peer-dead event ev (on the
-// loop, from onEvent: it must not flush, so a restart is queued).
+// loop, from flush before the dead SA's pairs are deleted, so policies the
+// trap shares with them never go away in between; it must not flush, so a
+// restart is queued).
 func (n *Node) dpdTrap(ev ike.Event) {
 	if ev.Reason != ike.DPDTrap.String() || n.closing {
 		return
@@ -69,7 +71,8 @@ func (n *Node) dpdTrap(ev ike.Event) {
 		if _, held := n.dpdTraps[k]; held {
 			continue
 		}
-		n.dpdTraps[k] = n.holdPolicies(n.reqIDFor(ev.Conn, ch.Name), toSelectors(ch.LocalTS), toSelectors(ch.RemoteTS))
+		lts, rts := toSelectors(ch.LocalTS), toSelectors(ch.RemoteTS)
+		n.dpdTraps[k] = n.holdPolicies(n.reqIDFor(ev.Conn, ch.Name, lts, rts), lts, rts)
 		n.dpLog.Info("node: peer dead: trap installed", "conn", ev.Conn, "child", ch.Name)
 	}
 	if restart {
