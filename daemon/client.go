@@ -98,10 +98,17 @@ func (c *Client) Up(ctx context.Context, name string) (UpResult, error) {
 	return v, c.do(ctx, http.MethodPost, "/v1/connections/"+url.PathEscape(name)+"/up", &v)
 }
 
-// Down deletes a connection's IKE SAs.
+// Down deletes a connection's IKE SAs and waits for the peer's answers.
 func (c *Client) Down(ctx context.Context, name string) (DownResult, error) {
 	var v DownResult
 	return v, c.do(ctx, http.MethodPost, "/v1/connections/"+url.PathEscape(name)+"/down", &v)
+}
+
+// DownNow deletes a connection's IKE SAs without waiting for the peer: each
+// Delete is sent once and the SAs are gone when it returns.
+func (c *Client) DownNow(ctx context.Context, name string) (DownResult, error) {
+	var v DownResult
+	return v, c.do(ctx, http.MethodPost, "/v1/connections/"+url.PathEscape(name)+"/down?force=1", &v)
 }
 
 // Reload makes the daemon re-read its configuration.

@@ -22,6 +22,7 @@ type Node interface {
 	Sessions() ([]node.Session, error)
 	Up(ctx context.Context, name string) (node.Event, error)
 	Down(ctx context.Context, name string) (int, error)
+	DownNow(name string) (int, error)
 	Subscribe() (<-chan node.Event, func())
 }
 
@@ -41,7 +42,8 @@ type UpResult struct {
 	Event node.Event `json:"event"`
 }
 
-// DownResult is the answer to POST /v1/connections/NAME/down.
+// DownResult is the answer to POST /v1/connections/NAME/down (with
+// ?force=1: without waiting for the peer's answers).
 type DownResult struct {
 	Conn    string `json:"conn"`
 	Deleted int    `json:"deleted"`
@@ -72,7 +74,13 @@ func (s *Server) Handler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), s.timeout())
 		defer cancel()
 		name := r.PathValue("name")
-		n, err := s.Node.Down(ctx, name)
+		var n int
+		var err error
+		if r.URL.Query().Get("force") == "1" {
+			n, err = s.Node.DownNow(name)
+		} else {
+			n, err = s.Node.Down(ctx, name)
+		}
 		s.reply(w, DownResult{Conn: name, Deleted: n}, err)
 	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {

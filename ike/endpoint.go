@@ -271,6 +271,27 @@ func (ep *Endpoint) Terminate(now time.Time, spi uint64, out *Output) error {
 	return nil
 }
 
+// TerminateNow deletes the IKE SA with local SPI spi at once: an
+// established SA sends its INFORMATIONAL Delete once, without waiting for
+// the answer or retransmitting it, and is destroyed with its Child SAs in
+// the same call (the peer's answer, if any, is then for an unknown SPI).
+// For an operator who will not wait out the retransmission schedule of a
+// peer that is gone (`petrel down --force`).
+func (ep *Endpoint) TerminateNow(now time.Time, spi uint64, out *Output) error {
+	sa := ep.sas[spi]
+	if sa == nil {
+		return ErrNoSA
+	}
+	ep.run(sa, now, out, func() {
+		if sa.state == stateEstablished && !sa.tm.inFlight() {
+			sa.queueFront(ikeDelete{})
+			sa.initiate(now, out)
+		}
+		sa.destroy(out, "terminated")
+	})
+	return nil
+}
+
 // Close destroys every SA without telling peers (shutdown).
 func (ep *Endpoint) Close(out *Output) {
 	for _, sa := range ep.sas {

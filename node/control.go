@@ -136,6 +136,45 @@ func (n *Node) Down(ctx context.Context, name string) (int, error) {
 	return total, nil
 }
 
+// DownNow deletes a connection's IKE SAs without waiting for the peer: each
+// sends its Delete once and is gone with its Child SAs before DownNow
+// returns (ike.Endpoint.TerminateNow). For a peer that no longer answers,
+// where Down would wait out the retransmission schedule.
+func (n *Node) DownNow(name string) (int, error) {
+	var known bool
+	var traps, total int
+	err := n.do(func(now time.Time) {
+		_, known = n.current().conns[name]
+		traps = n.releaseDPDTraps(name, "down")
+		for _, g := range n.gens {
+			var spis []uint64
+			g.ep.Range(func(sa *ike.SA) bool {
+				if c := sa.Conn(); c != nil && c.Name == name {
+					spis = append(spis, sa.LocalSPI())
+				}
+				return true
+			})
+			for _, spi := range spis {
+				if err := g.ep.TerminateNow(now, spi, &n.out); err != nil {
+					n.log.Warn("node: terminate", "spi", hex64(spi), "err", err)
+					continue
+				}
+				total++
+				n.flush(now)
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case total > 0 || traps > 0:
+		return total, nil
+	case !known:
+		return 0, fmt.Errorf("%w %q", ike.ErrUnknownConnection, name)
+	}
+	return 0, fmt.Errorf("%w for connection %q", ErrNoSA, name)
+}
+
 // terminateLocked deletes the IKE SAs whose connection matches and returns
 // their initiator SPIs.
 func (n *Node) terminateLocked(now time.Time, match func(*ike.Connection) bool) []uint64 {
