@@ -136,4 +136,23 @@ func TestGatewayTwoPeersOneConnection(t *testing.T) {
 			t.Errorf("a packet from the gateway to %s never reached peer %d", dst, i+1)
 		}
 	}
+	var ids int
+	if err := g.do(func(time.Time) { ids = len(g.reqIDs) }); err != nil || ids != 2 {
+		t.Fatalf("gateway ReqIDs: %d (%v), want one per peer", ids, err)
+	}
+	// Peers that leave take their ReqIDs with them.
+	for _, p := range []*Node{p1, p2} {
+		if _, err := p.Down(ctx, "gw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for try := 0; try < 100; try++ {
+		if err := g.do(func(time.Time) { ids = len(g.reqIDs) + len(g.reqConn) + len(g.reqUse) + len(g.reqKey) }); err != nil || ids == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ids != 0 {
+		t.Fatalf("gateway still holds %d ReqID entries after both peers left", ids)
+	}
 }

@@ -72,8 +72,10 @@ type Node struct {
 	children  map[uint32]*installed // by inbound SPI
 	pending   int                   // children with a deferred outbound SA
 	nextReqID uint32
-	reqIDs    map[string]uint32 // "conn/child" -> ReqID
+	reqIDs    map[string]uint32 // "conn/child|selectors" -> ReqID (policy.go reqIDFor)
 	reqConn   map[uint32]string // ReqID -> connection
+	reqKey    map[uint32]string // ReqID -> its key in reqIDs
+	reqUse    map[uint32]int    // ReqID -> installed pairs and policies using it
 	policies  map[polKey]*policyRef
 	traps     map[string][]polKey  // "conn/child" -> trap policies held
 	routes    map[string]*routeDev // "conn/child" -> route-based device
@@ -149,6 +151,7 @@ func New(opts Options) (*Node, error) {
 		ikePort: d.IKEPort, nattPort: d.NATTPort, listen: d.Listen,
 		in: make(chan input, 1024), quit: make(chan struct{}),
 		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
+		reqKey: map[uint32]string{}, reqUse: map[uint32]int{},
 		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, routes: map[string]*routeDev{}, children: map[uint32]*installed{},
 		hub: hub{subs: map[*subscriber]struct{}{}},
 	}

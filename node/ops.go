@@ -75,6 +75,7 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(op.OutSPI), err, n.kernelHint())
 	}
 	n.children[op.InSPI] = c
+	n.useReqID(reqID)
 	if rd == nil { // route-based: the device's if_id replaces policies
 		c.policies = n.holdPolicies(reqID, lts, rts)
 	}
@@ -108,6 +109,7 @@ func (n *Node) remove(inSPI uint32) error {
 	if c.pendingOut == nil {
 		n.activateHeir(c.reqID)
 	}
+	n.unuseReqID(c.reqID)
 	return first
 }
 

@@ -48,7 +48,24 @@ func (n *Node) reqIDFor(conn, child string, lts, rts []dataplane.Selector) uint3
 	n.nextReqID++
 	n.reqIDs[k] = n.nextReqID
 	n.reqConn[n.nextReqID] = conn
+	n.reqKey[n.nextReqID] = k
 	return n.nextReqID
+}
+
+// useReqID counts a pair or a policy that uses reqID; unuseReqID drops the
+// count and forgets the ReqID when nothing uses it any more, so a gateway
+// whose peers come and go with different selectors does not collect them.
+// ReqIDs are never reused (nextReqID only grows).
+func (n *Node) useReqID(reqID uint32) { n.reqUse[reqID]++ }
+
+func (n *Node) unuseReqID(reqID uint32) {
+	if n.reqUse[reqID]--; n.reqUse[reqID] > 0 {
+		return
+	}
+	delete(n.reqUse, reqID)
+	delete(n.reqIDs, n.reqKey[reqID])
+	delete(n.reqKey, reqID)
+	delete(n.reqConn, reqID)
 }
 
 // holdPolicies takes a reference on a Protect policy for every pair of
@@ -74,6 +91,7 @@ func (n *Node) holdPolicies(reqID uint32, lts, rts []dataplane.Selector) []polKe
 				continue
 			}
 			n.policies[k] = &policyRef{p: p, refs: 1}
+			n.useReqID(reqID)
 			keys = append(keys, k)
 		}
 	}
@@ -94,6 +112,7 @@ func (n *Node) releasePolicies(keys []polKey) {
 		if err := n.dp.DeletePolicy(ref.p); err != nil {
 			n.dpLog.Error("node: delete policy", "err", err)
 		}
+		n.unuseReqID(ref.p.ReqID)
 	}
 }
 
