@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +40,28 @@ type XFRM struct {
 	// interfaces made by AddInterface (name -> if_id).
 	ifs   map[uint32]*xfrmIf
 	links map[string]uint32
+
+	// Acquire events (xfrm_acquire_linux.go): the callback, the
+	// XFRMNLGRP_ACQUIRE socket's reader (nil without OnEvent) and when
+	// each ReqID last raised one.
+	onEvent  func(Event)
+	log      *slog.Logger
+	watch    *acquireWatch
+	acquired map[uint32]time.Time
+}
+
+// XFRMOptions configure the kernel backend.
+type XFRMOptions struct {
+	// Logger receives the acquire socket's errors; nil = discard.
+	Logger *slog.Logger
+	// OnEvent, if set, is called (never with a lock held, from the
+	// backend's own goroutine) with an Acquire event when the kernel
+	// reports XFRM_MSG_ACQUIRE for a ReqID of the backend's policies: a
+	// packet matched a Protect policy whose ReqID has no outbound SA. At
+	// most once a second per ReqID, as the userspace backend. It must not
+	// block, nor call Close. The kernel has no other event the backend
+	// reports.
+	OnEvent func(Event)
 }
 
 type xfrmKey struct {
@@ -46,19 +70,42 @@ type xfrmKey struct {
 }
 
 // NewXFRM opens a netlink handle (XFRM for states and policies, route for
-// XFRM interfaces) in the current network namespace.
-func NewXFRM() (*XFRM, error) {
+// XFRM interfaces) in the current network namespace. It raises no events;
+// see NewXFRMWith.
+func NewXFRM() (*XFRM, error) { return NewXFRMWith(XFRMOptions{}) }
+
+// NewXFRMWith is NewXFRM with options. With an OnEvent callback it also
+// subscribes to the kernel's acquires (XFRMNLGRP_ACQUIRE) in the same
+// network namespace as the handle and reads them on a goroutine that
+// Close stops.
+func NewXFRMWith(opts XFRMOptions) (*XFRM, error) {
+	// One thread for both sockets: they land in one namespace even if
+	// the caller switched only its own thread's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	h, err := netlink.NewHandle(unix.NETLINK_XFRM, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: xfrm netlink: %w", err)
 	}
-	return newXFRM(h), nil
+	x := newXFRM(h)
+	if opts.Logger != nil {
+		x.log = opts.Logger
+	}
+	if opts.OnEvent != nil {
+		x.onEvent = opts.OnEvent
+		if err := x.watchAcquires(); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return x, nil
 }
 
 func newXFRM(h *netlink.Handle) *XFRM {
 	return &XFRM{h: h, states: map[xfrmKey]*netlink.XfrmState{}, spis: map[uint32]bool{},
 		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{},
-		ifs: map[uint32]*xfrmIf{}, links: map[string]uint32{}}
+		ifs: map[uint32]*xfrmIf{}, links: map[string]uint32{},
+		log: slog.New(slog.DiscardHandler), acquired: map[uint32]time.Time{}}
 }
 
 // Name implements DataPlane.
@@ -185,7 +232,25 @@ func (x *XFRM) AddSA(sa SA) error {
 	if sa.Dir == Out {
 		x.outer[sa.ReqID] = [2]netip.Addr{sa.Local.Addr(), sa.Remote.Addr()}
 		x.modes[sa.ReqID] = sa.Mode
+		delete(x.acquired, sa.ReqID)
 	}
+	return nil
+}
+
+// SetTunnelEndpoints gives the outer addresses and mode of a ReqID that
+// has no outbound SA yet, so that AddPolicy can install its Protect
+// policies before the SA (a trap: the kernel raises an acquire for the
+// first packet that matches them, see NewXFRMWith). The policy templates
+// need them (RFC 4301 §4.4.1.2); an outbound SA of the ReqID installed
+// later replaces them for policies added after it.
+func (x *XFRM) SetTunnelEndpoints(reqID uint32, local, remote netip.Addr, mode esp.Mode) error {
+	if !local.IsValid() || !remote.IsValid() || local.Is4() != remote.Is4() {
+		return fmt.Errorf("%w: tunnel endpoints %v, %v", ErrBadSA, local, remote)
+	}
+	x.mu.Lock()
+	x.outer[reqID] = [2]netip.Addr{local, remote}
+	x.modes[reqID] = mode
+	x.mu.Unlock()
 	return nil
 }
 
@@ -306,7 +371,8 @@ func xfrmPolicies(p Policy, local, remote netip.Addr, mode esp.Mode) ([]*netlink
 }
 
 // AddPolicy implements DataPlane. The ReqID's outbound SA must be installed
-// first: its outer addresses go into the policy templates.
+// first, or its endpoints given with SetTunnelEndpoints: the outer
+// addresses go into the policy templates.
 func (x *XFRM) AddPolicy(p Policy) error {
 	x.mu.Lock()
 	outer, ok := x.outer[p.ReqID]
@@ -390,6 +456,7 @@ func EnableUDPDecap(rc syscall.RawConn) error {
 // Close implements DataPlane: removes what it installed (policies, if_id
 // policies, states, XFRM interfaces still there).
 func (x *XFRM) Close() error {
+	x.stopAcquires()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, pols := range x.pols {

@@ -18,8 +18,10 @@ import (
 // socket (drainBind only drops it), and the first packets of a NAT-T SA
 // must not reach the socket before the option is there. The userspace
 // backends never set it: the kernel would eat the ESP they must read.
+// The backend reports the kernel's acquires (XFRM_MSG_ACQUIRE) to
+// onDataPlaneEvent, as the userspace backend reports its own.
 func (n *Node) openXFRM() error {
-	x, err := dataplane.NewXFRM()
+	x, err := dataplane.NewXFRMWith(dataplane.XFRMOptions{Logger: n.dpLog, OnEvent: n.onDataPlaneEvent})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-vpn/petrel/dataplane"
+	"github.com/petrel-vpn/petrel/esp"
 )
 
 // inNetns runs f on a thread switched into the namespace ns: sockets and
@@ -265,5 +266,92 @@ func TestXFRMRouteDevice(t *testing.T) {
 	closed = true
 	if _, err := rt.LinkByName(dev); err == nil {
 		t.Fatalf("%s left after Close", dev)
+	}
+}
+
+// Under XFRM the node hears the kernel's acquires: a trap's policies in
+// the kernel (held the way applyTraps holds them, with the tunnel
+// endpoints given to the backend first), a packet that matches them in
+// the backend's namespace, and the node initiates the trapped connection
+// (onDataPlaneEvent -> onAcquire). No in-kernel ESP is needed: the
+// kernel sends the acquire for the policy's template whether or not it
+// could install the state. Everything stays in the scratch namespace
+// pacq-node-PID: the packet is dropped at the kernel's larval state, IKE
+// goes to 127.0.0.1.
+func TestXFRMAcquireInitiates(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, XFRM)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip")
+	}
+	name := fmt.Sprintf("pacq-node-%d", os.Getpid())
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	sh(t, "ip", "-n", name, "addr", "add", "10.1.0.1/24", "dev", "lo")
+	// lo has disable_xfrm: the route to the trapped subnet goes to a veth
+	// pair whose two ends are both in the namespace.
+	sh(t, "ip", "-n", name, "link", "add", "pacqa", "type", "veth", "peer", "name", "pacqb")
+	sh(t, "ip", "-n", name, "link", "set", "pacqa", "up")
+	sh(t, "ip", "-n", name, "link", "set", "pacqb", "up")
+	sh(t, "ip", "-n", name, "addr", "add", "203.0.113.1/24", "dev", "pacqa")
+	sh(t, "ip", "-n", name, "route", "add", "10.2.0.0/24", "via", "203.0.113.2", "dev", "pacqa", "onlink")
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+
+	pa, _, err := WriteLoopbackPair(t.TempDir(), LoopbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa.Config.Daemon.Dataplane = "xfrm"
+	var logs syncBuffer
+	var a *Node
+	inNetns(t, ns, func() {
+		withProbe(t, func() error { return nil })
+		a, err = New(Options{Config: pa.Config, Logger: slog.New(slog.NewTextHandler(&logs, nil)), NoAutoStart: true})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	conn, child := pa.Config.Connections[0].Name, pa.Config.Connections[0].Children[0].Name
+	var reqID uint32
+	var held int
+	var serr error
+	_ = a.do(func(time.Time) {
+		cfg := a.current().conns[conn].Children[0]
+		lts, rts := toSelectors(cfg.LocalTS), toSelectors(cfg.RemoteTS)
+		reqID = a.reqIDFor(conn, child, lts, rts)
+		serr = a.xfrm.(*dataplane.XFRM).SetTunnelEndpoints(reqID, netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.1"), esp.Tunnel)
+		held = len(a.holdPolicies(reqID, lts, rts))
+	})
+	if serr != nil || held != 1 {
+		t.Fatalf("trap policies: %v, %d held:\n%s", serr, held, logs.String())
+	}
+
+	inNetns(t, ns, func() {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{10, 1, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		_ = unix.Sendto(fd, []byte{0}, 0, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{10, 2, 0, 1}})
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "acquire: initiating trapped connection") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no initiation on the kernel's acquire within 5 s (reqid %d):\n%s", reqID, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "conn="+conn) {
+		t.Fatalf("initiated, but not %q:\n%s", conn, logs.String())
 	}
 }
