@@ -29,9 +29,13 @@
 // returns packets, bytes, drops and the last-used time, for lifetimes
 // (RFC 7296 §2.8) and dead peer detection. UpdateSA changes outer
 // addresses (NAT mapping change, MOBIKE). Options.OnEvent reports Acquire
-// (a policy matched but its ReqID has no SA), SeqSoftLimit (an outbound SA
-// used 7/8 of its sequence numbers: rekey now) and SeqExhausted (it used
-// the last one and stopped sending, RFC 4303 §3.3.3).
+// (a policy matched but its ReqID has no SA), UnknownSPI (inbound ESP for
+// an SPI with no SA, rate-limited, for RFC 7296 INVALID_SPI), SeqSoftLimit
+// (an outbound SA used 7/8 of its sequence numbers: rekey now) and
+// SeqExhausted (it used the last one and stopped sending, RFC 4303
+// §3.3.3). Under XFRM (XFRMOptions.OnEvent) only Acquire exists, from the
+// kernel's XFRM_MSG_ACQUIRE; the kernel counts ESP for unknown SPIs
+// (XfrmInNoStates) without saying which.
 // Options.KeyLog (opt-in) gets a KeyInfo per installed SA: SPI, transforms,
 // key|salt and integrity key, which package keylog turns into a Wireshark
 // esp_sa line; Userspace.SAKeys reads them later.

@@ -22,8 +22,8 @@ import (
 type Options struct {
 	// Logger receives drop reasons at debug level and errors; nil = discard.
 	Logger *slog.Logger
-	// OnEvent, if set, is called (never with a lock held) for Acquire and
-	// SeqExhausted events. It must not block.
+	// OnEvent, if set, is called (never with a lock held) for Acquire,
+	// UnknownSPI, SeqSoftLimit and SeqExhausted events. It must not block.
 	OnEvent func(Event)
 	// KeyLog, if set, is called once per installed SA with what a
 	// Wireshark esp_sa line needs. Off by default: keys are secrets.

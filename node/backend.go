@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/petrel-vpn/petrel/dataplane"
+	"github.com/petrel-vpn/petrel/esp"
 )
 
 // Data-plane backend.
@@ -23,6 +24,9 @@ import (
 type xfrmIfaces interface {
 	AddInterface(name string, ifID uint32) error
 	DeleteInterface(name string) error
+	// SetTunnelEndpoints lets a trap's policies go in before any SA of
+	// their ReqID: the kernel's policy templates need the outer addresses.
+	SetTunnelEndpoints(reqID uint32, local, remote netip.Addr, mode esp.Mode) error
 }
 
 // probeXFRM is dataplane.ProbeXFRM; tests replace it.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/petrel-vpn/petrel/dataplane"
+	"github.com/petrel-vpn/petrel/esp"
 	"github.com/petrel-vpn/petrel/ike"
 )
 
@@ -137,7 +138,9 @@ func (n *Node) applyTraps() {
 			}
 			cfg := c.Children[i]
 			lts, rts := toSelectors(cfg.LocalTS), toSelectors(cfg.RemoteTS)
-			n.traps[k] = n.holdPolicies(n.reqIDFor(name, ch.Name, lts, rts), lts, rts)
+			reqID := n.reqIDFor(name, ch.Name, lts, rts)
+			n.trapEndpoints(reqID, c, &cfg)
+			n.traps[k] = n.holdPolicies(reqID, lts, rts)
 			n.dpLog.Info("node: trap installed", "conn", name, "child", ch.Name)
 		}
 	}
@@ -146,6 +149,27 @@ func (n *Node) applyTraps() {
 			n.releasePolicies(keys)
 			delete(n.traps, k)
 		}
+	}
+}
+
+// trapEndpoints tells the XFRM backend the outer addresses and mode of a
+// trap's ReqID, which its policy templates need before any SA exists (the
+// userspace backends look the SA up when a packet comes and need nothing).
+func (n *Node) trapEndpoints(reqID uint32, c *ike.Connection, ch *ike.ChildConfig) {
+	if n.xfrm == nil {
+		return
+	}
+	remote := c.Remote.Addr()
+	local := c.Local.Addr()
+	if !local.IsValid() || local.IsUnspecified() {
+		local = n.localFor(remote)
+	}
+	mode := esp.Tunnel
+	if ch.Mode == ike.ModeTransport {
+		mode = esp.Transport
+	}
+	if err := n.xfrm.SetTunnelEndpoints(reqID, local, remote, mode); err != nil {
+		n.dpLog.Error("node: trap: tunnel endpoints", "conn", c.Name, "child", ch.Name, "err", err)
 	}
 }
 

@@ -72,7 +72,9 @@ func (n *Node) dpdTrap(ev ike.Event) {
 			continue
 		}
 		lts, rts := toSelectors(ch.LocalTS), toSelectors(ch.RemoteTS)
-		n.dpdTraps[k] = n.holdPolicies(n.reqIDFor(ev.Conn, ch.Name, lts, rts), lts, rts)
+		reqID := n.reqIDFor(ev.Conn, ch.Name, lts, rts)
+		n.trapEndpoints(reqID, c, &c.Children[i])
+		n.dpdTraps[k] = n.holdPolicies(reqID, lts, rts)
 		n.dpLog.Info("node: peer dead: trap installed", "conn", ev.Conn, "child", ch.Name)
 	}
 	if restart {
