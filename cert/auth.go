@@ -105,13 +105,16 @@ type VerifyInput struct {
 // Verify checks, in order: a usable end-entity certificate among the CERT
 // payloads (the first one, RFC 7296 §3.6; hash-and-URL resolved through
 // HashURL), the peer's identity in it, the AUTH signature, and the chain
-// (anchor, validity, key usage, EKU, revocation). Any error is an *Error;
-// the core answers AUTHENTICATION_FAILED and logs err.Error().
+// (anchor, validity, key usage, EKU, revocation). Any error is an *Error
+// — the core answers AUTHENTICATION_FAILED and logs err.Error() — except
+// one wrapping ErrFetchPending: under MayDefer, a hash-and-URL certificate
+// or revocation answer is still being fetched and nothing is decided yet.
 func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) {
 	if r.Validator == nil {
 		return nil, errors.New("cert: Remote has no Validator")
 	}
 	var certs []*x509.Certificate
+	var pending error // a hash-and-URL certificate still being fetched
 	n := 0
 	for _, p := range in.Payloads {
 		c, ok := p.(*wire.Cert)
@@ -133,6 +136,13 @@ func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) 
 				return nil, refuse(ReasonHashURL, "", "hash-and-URL certificates are not accepted")
 			}
 			xs, err := r.HashURL.Resolve(ctx, c)
+			if isPending(err) {
+				// Start the other fetches too, then say "later".
+				if pending == nil {
+					pending = err
+				}
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -140,10 +150,13 @@ func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) 
 		default:
 			// RFC 7296 §3.6: the first CERT payload holds the key that
 			// verifies AUTH; others of unknown encodings are ignored.
-			if len(certs) == 0 {
+			if len(certs) == 0 && pending == nil {
 				return nil, refuse(ReasonNoCertificate, "", "peer %v sent no X.509 certificate first (CERT encoding %v)", in.PeerID, c.Encoding)
 			}
 		}
+	}
+	if pending != nil {
+		return nil, pending
 	}
 	if len(certs) == 0 {
 		return nil, refuse(ReasonNoCertificate, "", "peer %v sent no X.509 certificate", in.PeerID)

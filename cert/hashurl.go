@@ -95,7 +95,8 @@ type HashURLResolver struct {
 }
 
 // Resolve returns the certificates a hash-and-URL CERT payload stands for:
-// one for encoding 12, the bundle's for encoding 13.
+// one for encoding 12, the bundle's for encoding 13. An error wrapping
+// ErrFetchPending means the object is still being fetched (MayDefer).
 func (r *HashURLResolver) Resolve(ctx context.Context, c *wire.Cert) ([]*x509.Certificate, error) {
 	if c.Encoding != wire.CertHashURLX509 && c.Encoding != wire.CertHashURLBundle {
 		return nil, fmt.Errorf("cert: %v is not a hash-and-URL encoding", c.Encoding)
@@ -123,6 +124,9 @@ func (r *HashURLResolver) Resolve(ctx context.Context, c *wire.Cert) ([]*x509.Ce
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	der, err := r.Fetcher.Fetch(ctx, Request{URL: url, MaxSize: maxSize})
+	if isPending(err) {
+		return nil, fmt.Errorf("cert: hash-and-URL %s: %w", url, err) // no answer yet, not a refusal
+	}
 	if err != nil {
 		return nil, refuseErr(ReasonHashURL, "", err, "fetching %s", url)
 	}

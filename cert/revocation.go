@@ -84,21 +84,35 @@ type errUnavailable struct{ why string }
 
 func (e errUnavailable) Error() string { return e.why }
 
-// Check decides whether c, issued by issuer, is revoked.
+// Check decides whether c, issued by issuer, is revoked. An error
+// wrapping ErrFetchPending (from a Fetcher under MayDefer) means no
+// decision yet: neither "unavailable" nor a refusal.
 func (r *Revocation) Check(ctx context.Context, c, issuer *x509.Certificate) error {
+	warn, err := r.check(ctx, c, issuer)
+	if warn != nil {
+		warn()
+	}
+	return err
+}
+
+// check is Check with the warning of an acceptance without revocation
+// status returned, not logged, so that Validate logs it only once the
+// chain's verdict is in (not on every attempt while another certificate's
+// fetch is pending).
+func (r *Revocation) check(ctx context.Context, c, issuer *x509.Certificate) (warn func(), err error) {
 	subj := c.Subject.String()
 	var why []string
 	if len(c.OCSPServer) > 0 {
 		err := r.checkOCSP(ctx, c, issuer)
 		if _, ok := err.(errUnavailable); !ok {
-			return err
+			return nil, err
 		}
 		why = append(why, "OCSP: "+err.Error())
 	}
 	if len(c.CRLDistributionPoints) > 0 {
 		err := r.checkCRL(ctx, c, issuer)
 		if _, ok := err.(errUnavailable); !ok {
-			return err
+			return nil, err
 		}
 		why = append(why, "CRL: "+err.Error())
 	}
@@ -107,11 +121,12 @@ func (r *Revocation) Check(ctx context.Context, c, issuer *x509.Certificate) err
 		why = append(why, "certificate names no OCSP responder and no CRL distribution point")
 	}
 	if r.Policy == Strict || (r.Policy == IfURI && named) {
-		return refuse(ReasonRevocationUnavailable, subj, "%s", strings.Join(why, "; "))
+		return nil, refuse(ReasonRevocationUnavailable, subj, "%s", strings.Join(why, "; "))
 	}
-	r.log().Warn("cert: revocation status unavailable, accepted under the "+r.Policy.String()+" policy",
-		"subject", subj, "serial", c.SerialNumber.String(), "why", strings.Join(why, "; "))
-	return nil
+	return func() {
+		r.log().Warn("cert: revocation status unavailable, accepted under the "+r.Policy.String()+" policy",
+			"subject", subj, "serial", c.SerialNumber.String(), "why", strings.Join(why, "; "))
+	}, nil
 }
 
 func (r *Revocation) checkOCSP(ctx context.Context, c, issuer *x509.Certificate) error {
@@ -133,6 +148,12 @@ func (r *Revocation) checkOCSP(ctx context.Context, c, issuer *x509.Certificate)
 			continue
 		}
 		body, err := r.Fetcher.Fetch(ctx, Request{URL: url, ContentType: "application/ocsp-request", Body: req, MaxSize: MaxOCSPSize})
+		if isPending(err) {
+			// Not an answer yet: the caller asks again later (Check
+			// passes it up; the CRL is not consulted meanwhile, so that
+			// a definite OCSP answer stays final).
+			return fmt.Errorf("OCSP %s: %w", url, err)
+		}
 		if err != nil {
 			last = errUnavailable{url + ": " + err.Error()}
 			continue
@@ -187,6 +208,9 @@ func (r *Revocation) checkCRL(ctx context.Context, c, issuer *x509.Certificate) 
 			continue
 		}
 		crl, err := r.crl(ctx, url, issuer)
+		if isPending(err) {
+			return fmt.Errorf("CRL %s: %w", url, err) // not unavailable: later
+		}
 		if err != nil {
 			last = errUnavailable{url + ": " + err.Error()}
 			continue

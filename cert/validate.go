@@ -72,7 +72,8 @@ func (v *Validator) now() time.Time {
 // Validate builds and checks the chain from leaf through intermediates
 // (from the peer's CERT payloads) to a trust anchor and returns it, leaf
 // first. Refusals are *Error with ReasonExpired, ReasonUntrustedCA,
-// ReasonKeyUsage, ReasonRevokedCRL/OCSP or ReasonRevocationUnavailable.
+// ReasonKeyUsage, ReasonRevokedCRL/OCSP or ReasonRevocationUnavailable;
+// an error wrapping ErrFetchPending means no decision yet (see MayDefer).
 func (v *Validator) Validate(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate) ([]*x509.Certificate, error) {
 	subj := leaf.Subject.String()
 	now := v.now()
@@ -111,10 +112,35 @@ func (v *Validator) Validate(ctx context.Context, leaf *x509.Certificate, interm
 	}
 	chain := chains[0]
 	if v.Revocation != nil {
+		// A check still waiting on a fetch (ErrFetchPending) does not stop
+		// the others, so that one later attempt finds every fetch of the
+		// chain done; any refusal wins over pending, since it refuses the
+		// chain whatever the pending answer turns out to be.
+		// Warnings of certificates accepted without revocation status
+		// are logged once the verdict is in: not for a refused chain, not
+		// on each attempt while another fetch is pending.
+		var pending error
+		var warns []func()
 		for i := 0; i+1 < len(chain); i++ {
-			if err := v.Revocation.Check(ctx, chain[i], chain[i+1]); err != nil {
+			warn, err := v.Revocation.check(ctx, chain[i], chain[i+1])
+			if isPending(err) {
+				if pending == nil {
+					pending = err
+				}
+				continue
+			}
+			if err != nil {
 				return nil, err
 			}
+			if warn != nil {
+				warns = append(warns, warn)
+			}
+		}
+		if pending != nil {
+			return nil, pending
+		}
+		for _, w := range warns {
+			w()
 		}
 	}
 	return chain, nil

@@ -65,13 +65,16 @@ const DefaultCertTimeout = 5 * time.Second
 // on the network. Package cert caches CRLs and OCSP responses until their
 // nextUpdate and hash-and-URL certificates by hash, and the daemon's
 // Fetcher (node) answers from memory what it fetched before and refreshes
-// it in the background, so a verification in steady state does no I/O. A
-// fetch that still has to happen here — the first contact with a CA, a new
-// hash-and-URL certificate — is bounded by Timeout; what happens when the
-// data does not come in time is the revocation policy's call (cert.Lenient,
-// cert.Strict, cert.IfURI). A verification that completes asynchronously
-// through an input event would remove even that wait; it needs the task
-// manager to hold an exchange open and is left for later.
+// it in the background, so a verification in steady state does no I/O.
+// A fetch that still has to happen — the first contact with a CA, a new
+// hash-and-URL certificate — does not hold the loop either when the
+// Fetcher can fetch in the background (it honours cert.MayDefer, as the
+// node's does): the core sets the peer's IKE_AUTH aside, the SA
+// unchanged, and tries it again once the fetch is done (certwait.go), for
+// at most Timeout and a margin; then, and with any other Fetcher, the
+// fetch is waited for, bounded by Timeout. What happens when the data does not
+// come is the revocation policy's call (cert.Lenient, cert.Strict,
+// cert.IfURI) either way.
 type CertVerifier struct {
 	Remote *cert.Remote
 	// Timeout bounds the fetches of one verification; 0 means
@@ -89,21 +92,38 @@ func (v *CertVerifier) Verify(ctx *AuthContext, payloads []wire.Payload) error {
 // reason (untrusted CA, expired, revoked by CRL or OCSP, identity not in
 // the certificate, key usage, unsupported hash, ...) for the log line.
 func (v *CertVerifier) VerifyInfo(ctx *AuthContext, payloads []wire.Payload) (AuthSide, error) {
+	return v.verify(ctx, payloads, false)
+}
+
+// verify implements deferringVerifier: with mayDefer the fetches run
+// under cert.MayDefer, and an error wrapping cert.ErrFetchPending says
+// that one is still under way.
+func (v *CertVerifier) verify(ctx *AuthContext, payloads []wire.Payload, mayDefer bool) (AuthSide, error) {
 	if v.Remote == nil {
 		return AuthSide{}, errors.New("ike: certificate verification without trust anchors")
 	}
-	d := v.Timeout
-	if d <= 0 {
-		d = DefaultCertTimeout
-	}
-	c, cancel := context.WithTimeout(context.Background(), d)
+	c, cancel := context.WithTimeout(context.Background(), v.timeout())
 	defer cancel()
+	if mayDefer {
+		c = cert.MayDefer(c)
+	}
 	info, err := v.Remote.Verify(c, cert.VerifyInput{SignedOctets: ctx.SignedOctets, PeerID: cert.ID(ctx.ID), Payloads: payloads})
 	if err != nil {
 		return AuthSide{}, err
 	}
 	return AuthSide{Method: info.Method, Detail: info.Verified.String(), Subject: info.Subject, Issuer: info.Issuer}, nil
 }
+
+func (v *CertVerifier) timeout() time.Duration {
+	if v.Timeout <= 0 {
+		return DefaultCertTimeout
+	}
+	return v.Timeout
+}
+
+// deferLimit implements deferringVerifier: a background fetch started at
+// the first message set aside has ended (bounded by the same timeout).
+func (v *CertVerifier) deferLimit() time.Duration { return v.timeout() + certWaitMargin }
 
 // CertReq names the trust anchors (CertRequester).
 func (v *CertVerifier) CertReq() *wire.CertReq {

@@ -25,8 +25,9 @@ import (
 // Certificates are issued at t0, the fake clock of the exchange tests.
 
 const (
-	crlURL  = "http://ca.test/inter.crl"
-	ocspURL = "http://ca.test/ocsp"
+	crlURL     = "http://ca.test/inter.crl"
+	ocspURL    = "http://ca.test/ocsp"
+	rootCRLURL = "http://ca.test/root.crl" // the intermediate's, with newCertPKIRootCRL
 )
 
 type certPKI struct {
@@ -37,13 +38,22 @@ type certPKI struct {
 	fetches     int
 }
 
-func newCertPKI(t testing.TB, name string) *certPKI {
+func newCertPKI(t testing.TB, name string) *certPKI { return newPKI(t, name, nil) }
+
+// newCertPKIRootCRL is a PKI whose intermediate names the root's CRL
+// (rootCRLURL), so that a whole chain can pass the strict revocation
+// policy.
+func newCertPKIRootCRL(t testing.TB, name string) *certPKI {
+	return newPKI(t, name, []string{rootCRLURL})
+}
+
+func newPKI(t testing.TB, name string, interCRLs []string) *certPKI {
 	t.Helper()
 	root, err := cert.NewCA(cert.Template{CN: name + " root", Org: "petrel"}, cert.KeyECDSAP256, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ic, ik, err := root.Issue(cert.Template{CN: name + " intermediate", Org: "petrel", IsCA: true}, cert.KeyECDSAP256, t0)
+	ic, ik, err := root.Issue(cert.Template{CN: name + " intermediate", Org: "petrel", IsCA: true, CRLURLs: interCRLs}, cert.KeyECDSAP256, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +86,18 @@ func (p *certPKI) Fetch(_ context.Context, req cert.Request) ([]byte, error) {
 	defer p.mu.Unlock()
 	p.fetches++
 	switch req.URL {
-	case crlURL:
+	case crlURL, rootCRLURL:
 		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: t0.Add(-time.Hour), NextUpdate: t0.Add(24 * time.Hour)}
 		for s := range p.revoked {
 			n, _ := new(big.Int).SetString(s, 10)
 			tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 				x509.RevocationListEntry{SerialNumber: n, RevocationTime: t0.Add(-30 * time.Minute)})
 		}
-		return x509.CreateRevocationList(rand.Reader, tmpl, p.inter.Cert, p.inter.Key)
+		ca := p.inter
+		if req.URL == rootCRLURL {
+			ca = p.root
+		}
+		return x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
 	case ocspURL:
 		r, err := ocsp.ParseRequest(req.Body)
 		if err != nil {
@@ -110,7 +124,8 @@ type certSide struct {
 	revoke    *certPKI // checks revocation through this PKI's fetcher
 	lenient   bool     // ... accepting certificates whose status is unreachable
 	revokeLog *slog.Logger
-	hashURL   *certPKI // resolves hash-and-URL through this PKI's fetcher
+	hashURL   *certPKI     // resolves hash-and-URL through this PKI's fetcher
+	fetch     cert.Fetcher // if set, the Fetcher for both instead of the PKI
 }
 
 func (s certSide) local() *CertAuth {
@@ -124,14 +139,22 @@ func (s certSide) remote() *CertVerifier {
 		if s.lenient {
 			pol = cert.Lenient
 		}
-		v.Revocation = &cert.Revocation{Fetcher: s.revoke, Policy: pol, Now: v.Now, Log: s.revokeLog}
+		var f cert.Fetcher = s.revoke
+		if s.fetch != nil {
+			f = s.fetch
+		}
+		v.Revocation = &cert.Revocation{Fetcher: f, Policy: pol, Now: v.Now, Log: s.revokeLog}
 		if v.Revocation.Log == nil {
 			v.Revocation.Log = slog.New(slog.DiscardHandler)
 		}
 	}
 	r := &cert.Remote{Validator: v, Policy: s.policy}
 	if s.hashURL != nil {
-		r.HashURL = &cert.HashURLResolver{Fetcher: s.hashURL}
+		var f cert.Fetcher = s.hashURL
+		if s.fetch != nil {
+			f = s.fetch
+		}
+		r.HashURL = &cert.HashURLResolver{Fetcher: f}
 	}
 	return &CertVerifier{Remote: r}
 }

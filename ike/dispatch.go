@@ -224,12 +224,13 @@ func (ep *Endpoint) connForInit(local, remote netip.AddrPort) *Connection {
 // peer's identity, the IDr it asked for, and the addresses (Cisco's "match
 // identity remote"): the most specific match wins, earlier configuration
 // breaks ties. The IKE proposal already negotiated must be acceptable to
-// the connection.
-func (ep *Endpoint) selectConnection(sa *SA, peer Identity, idr *Identity) *Connection {
+// the connection. local and remote are the addresses of the peer's
+// IKE_AUTH request (the SA's once it is accepted).
+func (ep *Endpoint) selectConnection(sa *SA, local, remote netip.AddrPort, peer Identity, idr *Identity) *Connection {
 	var best *Connection
 	bestScore := -1
 	for _, c := range ep.cfg.Connections {
-		as := addrScore(c, sa.local, sa.remote)
+		as := addrScore(c, local, remote)
 		if as < 0 || !c.RemoteID.Matches(peer) {
 			continue
 		}

@@ -1,6 +1,8 @@
 package ike
 
 import (
+	"net/netip"
+
 	"github.com/petrel-vpn/petrel/cert"
 	"github.com/petrel-vpn/petrel/suite"
 	"github.com/petrel-vpn/petrel/wire"
@@ -35,11 +37,15 @@ func restOfID(id Identity) []byte {
 	return append([]byte{byte(id.Type), 0, 0, 0}, id.Data...)
 }
 
-func (sa *SA) localID() Identity {
-	if sa.conn != nil && !sa.conn.LocalID.IsAny() {
-		return sa.conn.LocalID
+func (sa *SA) localID() Identity { return localIDOf(sa.conn, sa.local) }
+
+// localIDOf is the identity conn claims from the address local when it
+// configures none.
+func localIDOf(conn *Connection, local netip.AddrPort) Identity {
+	if conn != nil && !conn.LocalID.IsAny() {
+		return conn.LocalID
 	}
-	return IDAddr(sa.local.Addr())
+	return IDAddr(local.Addr())
 }
 
 // signedOctets of the initiator (initiatorSide) or the responder.
@@ -129,11 +135,15 @@ func (a *auth) localFailed(sa *SA, err error) error {
 }
 
 // recordCertReqs keeps what the peer said about certificates.
-func (a *auth) recordCertReqs(m *msgIn) {
-	if cas := cert.CertReqAuthorities(m.payloads); len(cas) > 0 {
-		a.peerCAs = cas
+func (a *auth) recordCertReqs(m *msgIn) { a.peerCAs, a.peerHTTP = a.certReqsWith(m) }
+
+// certReqsWith is what recordCertReqs would keep after m.
+func (a *auth) certReqsWith(m *msgIn) ([][]byte, bool) {
+	cas := a.peerCAs
+	if c := cert.CertReqAuthorities(m.payloads); len(c) > 0 {
+		cas = c
 	}
-	a.peerHTTP = a.peerHTTP || cert.PeerHTTPLookup(m.payloads)
+	return cas, a.peerHTTP || cert.PeerHTTPLookup(m.payloads)
 }
 
 func (a *auth) process(sa *SA, m *msgIn) (status, error) {
@@ -146,53 +156,102 @@ func (a *auth) process(sa *SA, m *msgIn) (status, error) {
 	if m.hdr.Exchange != wire.IKE_AUTH {
 		return done, nil
 	}
-	if sa.initiator {
-		if n := m.notify(wire.AUTHENTICATION_FAILED); n != nil {
-			return done, notifyErr(wire.AUTHENTICATION_FAILED, "responder refused our authentication")
-		}
+	peer, conn, err := a.peerOf(sa, m)
+	if err != nil {
+		return done, err
 	}
-	idp, _ := m.find(map[bool]wire.PayloadType{true: wire.PayloadIDr, false: wire.PayloadIDi}[sa.initiator]).(*wire.ID)
-	if idp == nil || m.find(wire.PayloadAUTH) == nil {
-		if n := m.errorNotify(); n != nil && sa.initiator {
-			return done, notifyErr(n.NotifyType, "responder refused IKE_AUTH")
-		}
-		return done, notifyErr(wire.AUTHENTICATION_FAILED, "IKE_AUTH without ID or AUTH payload")
-	}
-	peer := Identity{Type: idp.IDType, Data: clone(idp.Data)}
 	if !sa.initiator {
-		var want *Identity
-		if p, ok := m.find(wire.PayloadIDr).(*wire.ID); ok {
-			want = &Identity{Type: p.IDType, Data: clone(p.Data)}
-		}
-		conn := sa.ep.selectConnection(sa, peer, want)
-		if conn == nil {
-			return done, notifyErr(wire.AUTHENTICATION_FAILED, "no connection for peer "+peer.String()+" from "+sa.remote.String())
-		}
 		sa.conn = conn
 		sa.tm.schedule = conn.Retransmit.withDefaults()
-	} else if !sa.conn.RemoteID.Matches(peer) {
-		return done, authFailed(sa, "responder identity "+peer.String()+" does not match "+sa.conn.RemoteID.String())
-	}
-	if !sa.initiator {
 		a.recordCertReqs(m)
 	}
-	ctx := a.context(sa)
-	ctx.SignedOctets, ctx.ID, ctx.Peer = sa.signedOctets(!sa.initiator, peer), peer, sa.localID()
-	var err error
-	if iv, ok := sa.conn.RemoteAuth.(InfoVerifier); ok {
-		sa.auth.Remote, err = iv.VerifyInfo(ctx, m.payloads)
-	} else if err = sa.conn.RemoteAuth.Verify(ctx, m.payloads); err == nil {
-		sa.auth.Remote = describeLocal(m.payloads)
+	// The task manager may have verified this very message already, before
+	// any task ran, to find out whether it waits on a certificate fetch
+	// (certwait.go); that verdict is the one to use.
+	var side AuthSide
+	if v := sa.tm.takeVerified(m, conn); v != nil {
+		side, err = v.side, v.err
+	} else {
+		side, err = verifyPeer(conn.RemoteAuth, a.verifyContext(sa, m, conn, peer), m.payloads, false)
 	}
 	if err != nil {
 		return done, authFailed(sa, "peer "+peer.String()+": "+err.Error())
 	}
+	sa.auth.Remote = side
 	sa.peerID = peer
 	if !sa.initiator {
 		return needMore, nil // IDr and AUTH follow in our response
 	}
 	sa.established()
 	return done, nil
+}
+
+// peerOf finds, in the peer's IKE_AUTH message m, the identity it claims
+// and the connection whose Verifier checks it: the configured one for an
+// initiator, for a responder the one selectConnection picks from the
+// identity, the IDr asked for and the addresses m came on (those the SA
+// follows once m is accepted, RFC 7296 §2.23). It changes nothing, so that
+// the task manager can call it before deciding whether to keep m at all
+// (certwait.go). Its errors are the refusals of the exchange.
+func (a *auth) peerOf(sa *SA, m *msgIn) (Identity, *Connection, error) {
+	if sa.initiator {
+		if n := m.notify(wire.AUTHENTICATION_FAILED); n != nil {
+			return Identity{}, nil, notifyErr(wire.AUTHENTICATION_FAILED, "responder refused our authentication")
+		}
+	}
+	idp, _ := m.find(map[bool]wire.PayloadType{true: wire.PayloadIDr, false: wire.PayloadIDi}[sa.initiator]).(*wire.ID)
+	if idp == nil || m.find(wire.PayloadAUTH) == nil {
+		if n := m.errorNotify(); n != nil && sa.initiator {
+			return Identity{}, nil, notifyErr(n.NotifyType, "responder refused IKE_AUTH")
+		}
+		return Identity{}, nil, notifyErr(wire.AUTHENTICATION_FAILED, "IKE_AUTH without ID or AUTH payload")
+	}
+	peer := Identity{Type: idp.IDType, Data: clone(idp.Data)}
+	if sa.initiator {
+		if !sa.conn.RemoteID.Matches(peer) {
+			return Identity{}, nil, authFailed(sa, "responder identity "+peer.String()+" does not match "+sa.conn.RemoteID.String())
+		}
+		return peer, sa.conn, nil
+	}
+	var want *Identity
+	if p, ok := m.find(wire.PayloadIDr).(*wire.ID); ok {
+		want = &Identity{Type: p.IDType, Data: clone(p.Data)}
+	}
+	conn := sa.ep.selectConnection(sa, m.dst, m.src, peer, want)
+	if conn == nil {
+		return Identity{}, nil, notifyErr(wire.AUTHENTICATION_FAILED, "no connection for peer "+peer.String()+" from "+m.src.String())
+	}
+	return peer, conn, nil
+}
+
+// verifyContext is what conn's Verifier gets for the peer's message m: the
+// AuthContext as it stands once m is taken (the peer's CERTREQs of m
+// included), built without changing the SA.
+func (a *auth) verifyContext(sa *SA, m *msgIn, conn *Connection, peer Identity) *AuthContext {
+	ctx := a.context(sa)
+	local := sa.local
+	if !sa.initiator {
+		ctx.PeerCAs, ctx.PeerHTTPLookup = a.certReqsWith(m)
+		local = m.dst // where sa.local goes once m is accepted
+	}
+	ctx.SignedOctets, ctx.ID, ctx.Peer = sa.signedOctets(!sa.initiator, peer), peer, localIDOf(conn, local)
+	return ctx
+}
+
+// verifyPeer runs v over the peer's IKE_AUTH payloads. mayDefer lets a
+// deferringVerifier answer cert.ErrFetchPending instead of waiting on a
+// fetch (certwait.go).
+func verifyPeer(v Verifier, ctx *AuthContext, payloads []wire.Payload, mayDefer bool) (AuthSide, error) {
+	if dv, ok := v.(deferringVerifier); ok {
+		return dv.verify(ctx, payloads, mayDefer)
+	}
+	if iv, ok := v.(InfoVerifier); ok {
+		return iv.VerifyInfo(ctx, payloads)
+	}
+	if err := v.Verify(ctx, payloads); err != nil {
+		return AuthSide{}, err
+	}
+	return describeLocal(payloads), nil
 }
 
 // authFailed is AUTHENTICATION_FAILED; an initiator also tells the

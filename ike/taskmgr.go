@@ -30,11 +30,16 @@ type taskManager struct {
 	passive []task            // responder tasks that live across exchanges
 
 	delayed []delayed // tasks waiting for a time (lifetime.go)
+
+	// The peer's IKE_AUTH while its certificate check waits on a fetch,
+	// and the verdict for the auth task (certwait.go); nil otherwise.
+	cw *certWait
 }
 
 func (tm *taskManager) clear() {
 	tm.active, tm.queued, tm.passive, tm.delayed = nil, nil, nil, nil
 	tm.req, tm.resp, tm.frag = nil, nil, nil
+	tm.cw = nil
 }
 
 func (tm *taskManager) inFlight() bool { return len(tm.req) > 0 }
@@ -242,12 +247,7 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 		if !ok {
 			return
 		}
-		sa.lastRecv = now
-		if we != nil {
-			sa.syntaxError(in, we, out)
-			return
-		}
-		sa.processResponse(now, in, out)
+		sa.take(now, in, we, out)
 		return
 	}
 	// A request.
@@ -278,17 +278,36 @@ func (sa *SA) handle(now time.Time, m *wire.Message, src, dst netip.AddrPort, ou
 	if !ok {
 		return
 	}
+	sa.take(now, in, we, out)
+}
+
+// take processes a message that passed the window checks and decrypted
+// (we: it breaks the payload rules). An IKE_AUTH message whose certificate
+// check waits on a fetch is set aside instead, the SA left as it was
+// (certwait.go).
+func (sa *SA) take(now time.Time, in *msgIn, we *wire.Error, out *Output) {
+	tm := &sa.tm
+	if we == nil && sa.verifyAhead(now, in) {
+		return // set aside (certwait.go)
+	}
 	sa.lastRecv = now
 	if we != nil {
+		tm.cw = nil
 		sa.syntaxError(in, we, out)
 		return
 	}
-	if h.Exchange != wire.IKE_SA_INIT {
-		// RFC 7296 §2.23: follow the peer to the address of its latest
-		// authenticated request (NAT mapping changes, move to 4500).
-		sa.local, sa.remote = dst, src
+	if in.hdr.IsResponse() {
+		sa.processResponse(now, in, out)
+	} else {
+		if in.hdr.Exchange != wire.IKE_SA_INIT {
+			// RFC 7296 §2.23: follow the peer to the address of its
+			// latest authenticated request (NAT mapping changes, move
+			// to 4500).
+			sa.local, sa.remote = in.dst, in.src
+		}
+		sa.processRequest(now, in, out)
 	}
-	sa.processRequest(now, in, out)
+	tm.cw = nil // processed: nothing waits, the verdict was used
 }
 
 // requestAllowed: IKE_SA_INIT only first, IKE_AUTH only after it, other
@@ -521,6 +540,12 @@ func responderTasks(sa *SA, in *msgIn) []task {
 // half-open responder SAs.
 func (sa *SA) onTimer(now time.Time, out *Output) {
 	tm := &sa.tm
+	if w := tm.cw; w != nil && w.in != nil && !now.Before(w.at) {
+		sa.retryAside(now, out) // certwait.go
+		if sa.state == stateDead {
+			return
+		}
+	}
 	if tm.inFlight() && !now.Before(tm.retryAt) {
 		if tm.sends > tm.schedule.Tries {
 			sa.info("ike: giving up after retransmissions", "exchange", tm.exch, "sends", tm.sends)
@@ -568,7 +593,7 @@ func (sa *SA) nextDeadline() time.Time {
 			d = h
 		}
 	}
-	for _, l := range []time.Time{sa.lifeDeadline(), sa.dpdDue(), sa.fragDeadline()} {
+	for _, l := range []time.Time{sa.lifeDeadline(), sa.dpdDue(), sa.fragDeadline(), sa.certWaitDeadline()} {
 		if !l.IsZero() && (d.IsZero() || l.Before(d)) {
 			d = l
 		}

@@ -30,6 +30,12 @@ func certPair(t *testing.T, pubkeyA, pubkeyB bool, revocation string, revoked ..
 // certPairFiles is certPair that also returns a's configuration file.
 func certPairFiles(t *testing.T, pubkeyA, pubkeyB bool, revocation string, revoked ...string) (a, b *Node, fileA string) {
 	t.Helper()
+	return certPairSlow(t, 0, pubkeyA, pubkeyB, revocation, revoked...)
+}
+
+// certPairSlow is certPairFiles whose CRL server takes crlDelay to answer.
+func certPairSlow(t *testing.T, crlDelay time.Duration, pubkeyA, pubkeyB bool, revocation string, revoked ...string) (a, b *Node, fileA string) {
+	t.Helper()
 	dir := t.TempDir()
 	pa, pb, err := WriteLoopbackPair(dir, LoopbackOptions{})
 	if err != nil {
@@ -47,6 +53,11 @@ func certPairFiles(t *testing.T, pubkeyA, pubkeyB bool, revocation string, revok
 	inter := &cert.CA{Cert: ic, Key: ik}
 	var revokedSerials []*big.Int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(crlDelay):
+		case <-r.Context().Done():
+			return
+		}
 		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour)}
 		for _, s := range revokedSerials {
 			tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
@@ -187,6 +198,63 @@ func TestCertRevokedByCRL(t *testing.T) {
 	_, err := a.Up(ctx, "b")
 	if err == nil || !strings.Contains(err.Error(), "AUTHENTICATION_FAILED") {
 		t.Fatalf("Up: %v, want AUTHENTICATION_FAILED", err)
+	}
+}
+
+// TestCertSlowCRLKeepsLoopFree: the CRL server takes 1 s. Each node's
+// first verification of the other's certificate needs that CRL; the fetch
+// runs in the background and the IKE_AUTH waits set aside, so both nodes'
+// event loops keep serving (here: the session listing, which runs on the
+// loop) while the SA comes up once the CRLs are in. Before, each loop sat
+// in the fetch for the whole second.
+func TestCertSlowCRLKeepsLoopFree(t *testing.T) {
+	const delay = time.Second
+	a, b, _ := certPairSlow(t, delay, true, true, "ifuri")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	type result struct {
+		ev  Event
+		err error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		ev, err := a.Up(ctx, "b")
+		done <- result{ev, err}
+	}()
+	var slowest time.Duration
+	calls := 0
+	var res result
+wait:
+	for {
+		select {
+		case res = <-done:
+			break wait
+		case <-time.After(20 * time.Millisecond):
+		}
+		for _, n := range []*Node{a, b} {
+			t0 := time.Now()
+			if _, err := n.Sessions(); err != nil {
+				t.Fatal(err)
+			}
+			slowest = max(slowest, time.Since(t0))
+			calls++
+		}
+	}
+	took := time.Since(start)
+	if res.err != nil {
+		t.Fatalf("Up: %v", res.err)
+	}
+	t.Logf("up in %v; %d session listings during it, the slowest %v", took, calls, slowest)
+	if took < delay {
+		t.Errorf("up in %v, before the CRL could have come", took)
+	}
+	if calls < 20 || slowest > 500*time.Millisecond {
+		t.Errorf("event loops blocked: %d listings, the slowest took %v", calls, slowest)
+	}
+	sa, err := a.Sessions()
+	if err != nil || len(sa) != 1 || sa[0].RemoteCertSubject != "CN=b.petrel.test" {
+		t.Fatalf("a sessions: %+v %v", sa, err)
 	}
 }
 

@@ -3,11 +3,17 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/petrel-vpn/petrel/cert"
+	"github.com/petrel-vpn/petrel/cert/httpfetch"
+	"github.com/petrel-vpn/petrel/ike"
 )
 
 // countingFetcher answers with the URL and a counter, or fails.
@@ -73,3 +79,144 @@ func TestCertFetcherCachesAndRefreshes(t *testing.T) {
 		t.Fatal("refreshes after Close")
 	}
 }
+
+// TestCertFetcherDefers: under cert.MayDefer a request the fetcher does not
+// hold — here on a server that takes 2 s — is answered at once with
+// cert.ErrFetchPending while one fetch runs in the background however
+// often it is asked for; once that fetch is done the same ask gets the
+// body from memory. A failed fetch is then answered at once with its
+// failure (not "pending") until failTTL has passed. Without MayDefer the
+// fetcher waits, joining the fetch under way.
+func TestCertFetcherDefers(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		if r.URL.Path == "/missing.crl" {
+			http.NotFound(w, r)
+			return
+		}
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		w.Write([]byte("crl of " + r.URL.Path))
+	}))
+	defer srv.Close()
+	hitCount := func(p string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return hits[p]
+	}
+	f := newCertFetcher(&httpfetch.Fetcher{}, time.Hour)
+	defer f.Close()
+	f.failTTL = time.Second
+	bg := context.Background()
+	deferring := func() (context.Context, context.CancelFunc) {
+		c, cancel := context.WithTimeout(bg, ike.DefaultCertTimeout)
+		return cert.MayDefer(c), cancel
+	}
+	req := cert.Request{URL: srv.URL + "/slow.crl"}
+
+	ctx, cancel := deferring()
+	start := time.Now()
+	_, err := f.Fetch(ctx, req)
+	took := time.Since(start)
+	cancel() // the background fetch is bounded by its own copy of the deadline
+	if !errors.Is(err, cert.ErrFetchPending) {
+		t.Fatalf("first deferring fetch: %v, want cert.ErrFetchPending", err)
+	}
+	t.Logf("deferring fetch of a 2 s URL returned in %v", took)
+	if took > 100*time.Millisecond {
+		t.Errorf("deferring fetch took %v", took)
+	}
+	ctx, cancel = deferring()
+	if _, err := f.Fetch(ctx, req); !errors.Is(err, cert.ErrFetchPending) {
+		t.Errorf("second deferring fetch while under way: %v", err)
+	}
+	cancel()
+	// A blocking ask joins the flight instead of fetching again.
+	b, err := f.Fetch(bg, req)
+	if err != nil || string(b) != "crl of /slow.crl" {
+		t.Fatalf("blocking fetch: %q %v", b, err)
+	}
+	ctx, cancel = deferring()
+	defer cancel()
+	start = time.Now()
+	b, err = f.Fetch(ctx, req)
+	if err != nil || string(b) != "crl of /slow.crl" || time.Since(start) > time.Second {
+		t.Fatalf("deferring fetch after completion: %q %v in %v, want the body from memory", b, err, time.Since(start))
+	}
+	if n := hitCount("/slow.crl"); n != 1 {
+		t.Errorf("server asked %d times, want 1", n)
+	}
+
+	// A failure is remembered, then forgotten.
+	miss := cert.Request{URL: srv.URL + "/missing.crl"}
+	if _, err := f.Fetch(ctx, miss); !errors.Is(err, cert.ErrFetchPending) {
+		t.Fatalf("deferring fetch of a failing URL: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = f.Fetch(ctx, miss)
+		if !errors.Is(err, cert.ErrFetchPending) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err == nil || errors.Is(err, cert.ErrFetchPending) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("after the failed fetch: %v, want its failure", err)
+	}
+	if _, err2 := f.Fetch(ctx, miss); err2 == nil || err2.Error() != err.Error() || hitCount("/missing.crl") != 1 {
+		t.Errorf("failure not answered from memory: %v, %d requests", err2, hitCount("/missing.crl"))
+	}
+	time.Sleep(f.failTTL + 100*time.Millisecond)
+	if _, err := f.Fetch(ctx, miss); !errors.Is(err, cert.ErrFetchPending) {
+		t.Errorf("after failTTL: %v, want a new fetch (pending)", err)
+	}
+}
+
+// TestCertFetcherBounds: at most maxFlights fetches are under way (an ask
+// beyond fails at once, without being remembered), and Close ends the
+// fetches under way.
+func TestCertFetcherBounds(t *testing.T) {
+	release := make(chan struct{})
+	next := fetchFunc(func(ctx context.Context, req cert.Request) ([]byte, error) {
+		select {
+		case <-release:
+			return []byte("ok"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	f := newCertFetcher(next, time.Hour)
+	f.flights = 3
+	ctx := cert.MayDefer(context.Background())
+	for i := range 3 {
+		if _, err := f.Fetch(ctx, cert.Request{URL: fmt.Sprintf("http://ca.test/%d.crl", i)}); !errors.Is(err, cert.ErrFetchPending) {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+	}
+	if _, err := f.Fetch(ctx, cert.Request{URL: "http://ca.test/more.crl"}); !errors.Is(err, errBusy) {
+		t.Fatalf("beyond the bound: %v, want errBusy", err)
+	}
+	// The same URL joins its flight.
+	if _, err := f.Fetch(ctx, cert.Request{URL: "http://ca.test/1.crl"}); !errors.Is(err, cert.ErrFetchPending) {
+		t.Fatalf("asking again: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { f.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close does not end the fetches under way")
+	}
+	close(release)
+}
+
+type fetchFunc func(context.Context, cert.Request) ([]byte, error)
+
+func (f fetchFunc) Fetch(ctx context.Context, req cert.Request) ([]byte, error) { return f(ctx, req) }
