@@ -119,6 +119,9 @@ func (sa *SA) verifyAhead(now time.Time, in *msgIn) bool {
 	if in.hdr.Exchange != wire.IKE_AUTH || sa.state != stateInitDone || in.hdr.IsResponse() != sa.initiator {
 		return false
 	}
+	if !sa.mayDeferAuth() {
+		return false
+	}
 	a := sa.authTask()
 	if a == nil {
 		return false
@@ -160,6 +163,22 @@ func (sa *SA) verifyAhead(now time.Time, in *msgIn) bool {
 		return true
 	}
 	cw.v = verified{in: in, conn: conn, side: side, err: err}
+	return false
+}
+
+// mayDeferAuth: a connection the peer's IKE_AUTH may be verified for has
+// a deferringVerifier (checked first, so that other handshakes pay
+// nothing for this pass).
+func (sa *SA) mayDeferAuth() bool {
+	if sa.initiator {
+		_, ok := sa.conn.RemoteAuth.(deferringVerifier)
+		return ok
+	}
+	for _, c := range sa.ep.cfg.Connections {
+		if _, ok := c.RemoteAuth.(deferringVerifier); ok {
+			return true
+		}
+	}
 	return false
 }
 
