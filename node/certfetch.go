@@ -70,8 +70,9 @@ const (
 	// fetchSlots is how many fetches run at once.
 	fetchSlots = 8
 	// maxFlights bounds the fetches under way or waiting for a slot; an
-	// ask beyond it fails at once (not remembered), like an unreachable
-	// server.
+	// ask beyond it starts nothing: it is "pending" under cert.MayDefer
+	// (the verifier asks again later, until its bound), otherwise it fails
+	// at once (not remembered), like an unreachable server.
 	maxFlights = 128
 )
 
@@ -140,6 +141,10 @@ func (f *certFetcher) Fetch(ctx context.Context, req cert.Request) ([]byte, erro
 		}
 		if len(f.inFlight) >= f.flights {
 			f.mu.Unlock()
+			if cert.Deferrable(ctx) {
+				// Asked again later, when a flight may have ended.
+				return nil, fmt.Errorf("fetching %s: %w (%w)", req.URL, cert.ErrFetchPending, errBusy)
+			}
 			return nil, fmt.Errorf("fetching %s: %w", req.URL, errBusy)
 		}
 		fl = &flight{done: make(chan struct{})}

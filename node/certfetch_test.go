@@ -180,7 +180,8 @@ func TestCertFetcherDefers(t *testing.T) {
 }
 
 // TestCertFetcherBounds: at most maxFlights fetches are under way (an ask
-// beyond fails at once, without being remembered), and Close ends the
+// beyond starts none: "pending" under cert.MayDefer, an immediate failure
+// for an ask that would wait, neither remembered), and Close ends the
 // fetches under way.
 func TestCertFetcherBounds(t *testing.T) {
 	release := make(chan struct{})
@@ -200,8 +201,18 @@ func TestCertFetcherBounds(t *testing.T) {
 			t.Fatalf("fetch %d: %v", i, err)
 		}
 	}
-	if _, err := f.Fetch(ctx, cert.Request{URL: "http://ca.test/more.crl"}); !errors.Is(err, errBusy) {
-		t.Fatalf("beyond the bound: %v, want errBusy", err)
+	more := cert.Request{URL: "http://ca.test/more.crl"}
+	if _, err := f.Fetch(ctx, more); !errors.Is(err, cert.ErrFetchPending) || !errors.Is(err, errBusy) {
+		t.Fatalf("beyond the bound: %v, want pending (busy)", err)
+	}
+	if _, err := f.Fetch(context.Background(), more); errors.Is(err, cert.ErrFetchPending) || !errors.Is(err, errBusy) {
+		t.Fatalf("beyond the bound, waiting: %v, want errBusy", err)
+	}
+	f.mu.Lock()
+	flights, failed := len(f.inFlight), len(f.failed)
+	f.mu.Unlock()
+	if flights != 3 || failed != 0 {
+		t.Fatalf("%d flights, %d failures remembered; want 3, 0", flights, failed)
 	}
 	// The same URL joins its flight.
 	if _, err := f.Fetch(ctx, cert.Request{URL: "http://ca.test/1.crl"}); !errors.Is(err, cert.ErrFetchPending) {
