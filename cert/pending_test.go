@@ -90,17 +90,41 @@ func TestRevocationPendingPassesThrough(t *testing.T) {
 		}
 	}
 
-	// A revoked intermediate is refused even while the leaf's CRL is
-	// pending.
+	// The verdict and its reason are those of waiting for every fetch:
+	// the first certificate not accepted, leaf first. With the leaf's CRL
+	// pending and the intermediate revoked, that is pending (the leaf may
+	// be revoked too, and that would be the reason given); a revoked
+	// intermediate under a leaf whose CRL says good is refused.
 	p := newRevocationPKI(t)
-	cred := p.leaf(t, "/inter.crl", "", false)
+	cred := p.leaf(t, "/inter.crl", "", true)
 	p.mu.Lock()
 	p.revoked[p.inter.Cert.SerialNumber.String()] = true
 	p.mu.Unlock()
 	v := p.validator(Lenient, nil, t0)
-	v.Revocation.Fetcher = &deferringFetcher{next: httpFetcher{}, held: map[string]bool{"/inter.crl": true}}
-	if _, err := v.Validate(ctx, cred.Cert, cred.Chain); ReasonOf(err) != ReasonRevokedCRL || errors.Is(err, ErrFetchPending) {
-		t.Errorf("revoked intermediate, leaf pending: %v", err)
+	df := &deferringFetcher{next: httpFetcher{}, held: map[string]bool{"/inter.crl": true}}
+	v.Revocation.Fetcher = df
+	if _, err := v.Validate(ctx, cred.Cert, cred.Chain); !errors.Is(err, ErrFetchPending) {
+		t.Errorf("revoked intermediate, leaf pending: %v, want pending", err)
+	}
+	if p.hitCount("/root.crl") != 1 {
+		t.Error("the intermediate's CRL was not fetched in the pending pass")
+	}
+	df.release()
+	_, err := v.Validate(ctx, cred.Cert, cred.Chain)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Reason != ReasonRevokedCRL || ce.Subject != cred.Cert.Subject.String() {
+		t.Errorf("revoked leaf under a revoked intermediate: %v, want the leaf's CRL refusal", err)
+	}
+	good := p.leaf(t, "/inter.crl", "", false)
+	v = p.validator(Lenient, nil, t0) // nothing cached
+	df = &deferringFetcher{next: httpFetcher{}, held: map[string]bool{"/root.crl": true}}
+	v.Revocation.Fetcher = df
+	if _, err := v.Validate(ctx, good.Cert, good.Chain); !errors.Is(err, ErrFetchPending) {
+		t.Errorf("good leaf, intermediate's CRL pending: %v", err)
+	}
+	df.release()
+	if _, err := v.Validate(ctx, good.Cert, good.Chain); !errors.As(err, &ce) || ce.Reason != ReasonRevokedCRL || ce.Subject != p.inter.Cert.Subject.String() {
+		t.Errorf("good leaf, revoked intermediate: %v, want the intermediate's refusal", err)
 	}
 
 	// Lenient, the intermediate's CRL unreachable: while the leaf's is
@@ -110,7 +134,7 @@ func TestRevocationPendingPassesThrough(t *testing.T) {
 	cred = p.leaf(t, "/inter.crl", "", false)
 	var warnBuf bytes.Buffer
 	v = p.validator(Lenient, slog.New(slog.NewTextHandler(&warnBuf, nil)), t0)
-	df := &deferringFetcher{next: httpFetcher{}, held: map[string]bool{"/inter.crl": true}, failing: map[string]bool{"/root.crl": true}}
+	df = &deferringFetcher{next: httpFetcher{}, held: map[string]bool{"/inter.crl": true}, failing: map[string]bool{"/root.crl": true}}
 	v.Revocation.Fetcher = df
 	for range 3 {
 		if _, err := v.Validate(ctx, cred.Cert, cred.Chain); !errors.Is(err, ErrFetchPending) {

@@ -112,13 +112,15 @@ func (v *Validator) Validate(ctx context.Context, leaf *x509.Certificate, interm
 	}
 	chain := chains[0]
 	if v.Revocation != nil {
-		// A check still waiting on a fetch (ErrFetchPending) does not stop
-		// the others, so that one later attempt finds every fetch of the
-		// chain done; any refusal wins over pending, since it refuses the
-		// chain whatever the pending answer turns out to be.
-		// Warnings of certificates accepted without revocation status
-		// are logged once the verdict is in: not for a refused chain, not
-		// on each attempt while another fetch is pending.
+		// The verdict is the first certificate's, leaf first, that is not
+		// accepted — the same as when every fetch is waited for. A check
+		// still waiting on a fetch (ErrFetchPending) makes the result
+		// pending, even if a later certificate is refused (its reason
+		// would not be the one given once the fetch is in), but the later
+		// checks still run, so that their fetches start now and the next
+		// attempt finds them done. Warnings of certificates accepted
+		// without revocation status are logged once the verdict is in:
+		// not for a refused chain, not on each attempt while pending.
 		var pending error
 		var warns []func()
 		for i := 0; i+1 < len(chain); i++ {
@@ -130,7 +132,10 @@ func (v *Validator) Validate(ctx context.Context, leaf *x509.Certificate, interm
 				continue
 			}
 			if err != nil {
-				return nil, err
+				if pending == nil {
+					return nil, err
+				}
+				continue
 			}
 			if warn != nil {
 				warns = append(warns, warn)
