@@ -114,44 +114,59 @@ func (r *Remote) Verify(ctx context.Context, in VerifyInput) (*PeerInfo, error) 
 		return nil, errors.New("cert: Remote has no Validator")
 	}
 	var certs []*x509.Certificate
-	var pending error // a hash-and-URL certificate still being fetched
+	// pending: a hash-and-URL certificate still being fetched. What comes
+	// after it is still looked at, so that every fetch starts in this
+	// pass, but cannot decide: waiting for that fetch, its answer (a
+	// refusal of its own) would have come first.
+	var pending error
 	n := 0
 	for _, p := range in.Payloads {
 		c, ok := p.(*wire.Cert)
 		if !ok {
 			continue
 		}
+		var err error
 		if n++; n > MaxCertPayloads {
-			return nil, refuse(ReasonMalformed, "", "more than %d CERT payloads", MaxCertPayloads)
-		}
-		switch c.Encoding {
-		case wire.CertX509Signature:
-			x, err := x509.ParseCertificate(c.Data)
-			if err != nil {
-				return nil, refuseErr(ReasonMalformed, "", err, "CERT payload %d", len(certs)+1)
-			}
-			certs = append(certs, x)
-		case wire.CertHashURLX509, wire.CertHashURLBundle:
-			if r.HashURL == nil {
-				return nil, refuse(ReasonHashURL, "", "hash-and-URL certificates are not accepted")
-			}
-			xs, err := r.HashURL.Resolve(ctx, c)
-			if isPending(err) {
-				// Start the other fetches too, then say "later".
-				if pending == nil {
-					pending = err
+			err = refuse(ReasonMalformed, "", "more than %d CERT payloads", MaxCertPayloads)
+		} else {
+			switch c.Encoding {
+			case wire.CertX509Signature:
+				x, perr := x509.ParseCertificate(c.Data)
+				if perr != nil {
+					err = refuseErr(ReasonMalformed, "", perr, "CERT payload %d", len(certs)+1)
+					break
 				}
-				continue
+				certs = append(certs, x)
+			case wire.CertHashURLX509, wire.CertHashURLBundle:
+				if r.HashURL == nil {
+					err = refuse(ReasonHashURL, "", "hash-and-URL certificates are not accepted")
+					break
+				}
+				xs, rerr := r.HashURL.Resolve(ctx, c)
+				if isPending(rerr) {
+					if pending == nil {
+						pending = rerr
+					}
+					continue
+				}
+				if err = rerr; err == nil {
+					certs = append(certs, xs...)
+				}
+			default:
+				// RFC 7296 §3.6: the first CERT payload holds the key
+				// that verifies AUTH; others of unknown encodings are
+				// ignored.
+				if len(certs) == 0 && pending == nil {
+					err = refuse(ReasonNoCertificate, "", "peer %v sent no X.509 certificate first (CERT encoding %v)", in.PeerID, c.Encoding)
+				}
 			}
-			if err != nil {
+		}
+		if err != nil {
+			if pending == nil {
 				return nil, err
 			}
-			certs = append(certs, xs...)
-		default:
-			// RFC 7296 §3.6: the first CERT payload holds the key that
-			// verifies AUTH; others of unknown encodings are ignored.
-			if len(certs) == 0 && pending == nil {
-				return nil, refuse(ReasonNoCertificate, "", "peer %v sent no X.509 certificate first (CERT encoding %v)", in.PeerID, c.Encoding)
+			if n > MaxCertPayloads {
+				break
 			}
 		}
 	}

@@ -197,8 +197,18 @@ func TestHashURLPending(t *testing.T) {
 	if len(f.pending) != 2 {
 		t.Errorf("asked for %v in the pending pass, want both objects", f.pending)
 	}
+	// A malformed CERT after the pending one does not decide yet: waiting
+	// for the fetch, its answer would have come first.
+	bad := VerifyInput{SignedOctets: octets, PeerID: id, Payloads: []wire.Payload{ps[0],
+		&wire.Cert{Encoding: wire.CertX509Signature, Data: []byte("not DER")}, auth}}
+	if _, err := remote.Verify(ctx, bad); !errors.Is(err, ErrFetchPending) {
+		t.Errorf("pending, then malformed: %v, want pending", err)
+	}
 	f.release()
 	if _, err := remote.Verify(ctx, in); err != nil {
 		t.Errorf("after the fetch: %v", err)
+	}
+	if _, err := remote.Verify(ctx, bad); ReasonOf(err) != ReasonMalformed {
+		t.Errorf("after the fetch, malformed: %v", err)
 	}
 }
