@@ -35,6 +35,8 @@
 //     as the outbound one until the core sends OpActivate (the old pair's
 //     delete) or the daemon sees traffic on the new pair, because the
 //     initiator has the pair only once the response reaches it (§2.8).
+//     The side that deletes a pair stops sending on it with its Delete
+//     (OpDeactivate) and keeps receiving on it until the answer (§1.4.1).
 //   - Local and remote authentication are configured independently through
 //     the Authenticator interface (auth.go); PSK is the first implementation.
 //

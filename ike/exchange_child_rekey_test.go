@@ -78,6 +78,12 @@ func TestChildRekey(t *testing.T) {
 		if ops(iout, OpInstall)[0].DeferOut {
 			t.Fatal("the rekey's initiator must send on the new pair at once")
 		}
+		// Its Delete of the old pair goes out with the old outbound SA
+		// removed: the responder may drop the pair as soon as it reads
+		// the request.
+		if d := ops(iout, OpDeactivate); len(d) != 1 || d[0].InSPI != old {
+			t.Fatalf("initiator: deactivations %+v, want the old pair's", d)
+		}
 		del := p.one(iout)
 		d, _ := wire.Find(innerOf(t, rsa, del), wire.PayloadD).(*wire.Delete)
 		if d == nil || len(d.SPIs) != 1 || d.SPIs[0] != old {
@@ -185,8 +191,10 @@ func (m *dpModel) apply(op ChildOp) {
 			delete(m.parked, op.InSPI)
 			m.out = append(m.out, spi)
 		}
-	case OpDelete:
-		delete(m.in, op.InSPI)
+	case OpDeactivate, OpDelete:
+		if op.Kind == OpDelete {
+			delete(m.in, op.InSPI)
+		}
 		delete(m.parked, op.InSPI)
 		if i := slices.Index(m.out, op.OutSPI); i >= 0 {
 			m.out = slices.Delete(m.out, i, i+1)

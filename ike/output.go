@@ -26,6 +26,12 @@ const (
 	// OpActivate installs the outbound SA of a pair installed with
 	// DeferOut (by InSPI/OutSPI); the daemon keeps its keys until then.
 	OpActivate
+	// OpDeactivate removes only the outbound SA of a pair we are deleting
+	// (our INFORMATIONAL Delete is on its way): the peer may drop its
+	// inbound SA as soon as the request arrives, so we stop sending on the
+	// pair now and keep receiving on it until the OpDelete that follows
+	// the answer (RFC 7296 §1.4.1).
+	OpDeactivate
 )
 
 func (k ChildOpKind) String() string {
@@ -36,6 +42,8 @@ func (k ChildOpKind) String() string {
 		return "delete"
 	case OpActivate:
 		return "activate"
+	case OpDeactivate:
+		return "deactivate"
 	}
 	return "op?"
 }

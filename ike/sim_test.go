@@ -46,9 +46,9 @@ func (s *sim) apply(side int, o *Output) {
 			}
 			s.in[side][op.InSPI] = op
 			s.installed[op.InSPI] = s.now
-		case OpActivate:
+		case OpActivate, OpDeactivate:
 			if _, ok := s.in[side][op.InSPI]; !ok {
-				s.t.Fatalf("side %d activates %08x, which it does not have", side, op.InSPI)
+				s.t.Fatalf("side %d %v %08x, which it does not have", side, op.Kind, op.InSPI)
 			}
 		case OpDelete:
 			delete(s.in[side], op.InSPI)

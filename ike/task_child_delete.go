@@ -30,6 +30,8 @@ func (t *childDelete) build(sa *SA, m *msgOut) (status, error) {
 		if c := sa.childByInSPI(spi); c != nil {
 			c.deleting = true
 			live = append(live, spi)
+			sa.out.Ops = append(sa.out.Ops, ChildOp{Kind: OpDeactivate, Name: c.Name, SPIi: sa.spiI, SPIr: sa.spiR,
+				InSPI: c.InSPI, OutSPI: c.OutSPI, Local: sa.local, Remote: sa.remote})
 		}
 	}
 	t.spis = live

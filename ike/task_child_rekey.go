@@ -286,7 +286,7 @@ func (sa *SA) deferOutbound(nw, old *ChildSA) {
 // old, before old's OpDelete, so the data plane always has an outbound SA.
 func (sa *SA) activateSuccessor(old *ChildSA) {
 	for _, c := range sa.children {
-		if c.outDeferred && c.replaces == old.InSPI && c != old {
+		if c.outDeferred && c.replaces == old.InSPI && c != old && !c.deleting {
 			c.outDeferred = false
 			sa.out.Ops = append(sa.out.Ops, ChildOp{Kind: OpActivate, Name: c.Name, SPIi: sa.spiI, SPIr: sa.spiR,
 				InSPI: c.InSPI, OutSPI: c.OutSPI, Local: sa.local, Remote: sa.remote})

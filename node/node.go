@@ -129,6 +129,9 @@ type installed struct {
 	// (the responder of a Child rekey), with its own copy of the keys,
 	// until activate installs it (ops.go).
 	pendingOut *dataplane.SA
+	// outGone: our Delete of the pair is on its way; its outbound SA is
+	// removed already (ike.OpDeactivate), the inbound one stays.
+	outGone bool
 }
 
 // errClosed is returned by calls on a closed node.

@@ -26,6 +26,8 @@ func (n *Node) apply(now time.Time, op *ike.ChildOp) {
 		err = n.remove(op.InSPI)
 	case ike.OpActivate:
 		err = n.activate(op.InSPI, "old pair deleted")
+	case ike.OpDeactivate:
+		err = n.deactivate(op.InSPI)
 	}
 	if err != nil {
 		n.dpLog.Error("node: data plane", "op", op.Kind.String(), "child", op.Name, "in_spi", hex32(op.InSPI), "err", err)
@@ -90,27 +92,52 @@ func (n *Node) remove(inSPI uint32) error {
 		return fmt.Errorf("node: no Child SA with inbound SPI %s", hex32(inSPI))
 	}
 	delete(n.children, inSPI)
+	wasActive := c.pendingOut == nil && !c.outGone
 	if ci, err := n.dp.Counters(dataplane.In, c.inSPI); err == nil {
 		n.stats.retire(ci, true)
 	}
-	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil {
+	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil && !c.outGone {
 		n.stats.retire(co, false)
 	}
 	n.releasePolicies(c.policies)
 	var first error
-	if c.pendingOut != nil {
+	switch {
+	case c.pendingOut != nil:
 		n.dropPending(c, true)
-	} else if err := n.dp.DeleteSA(dataplane.Out, c.outSPI); err != nil && first == nil {
-		first = err
+	case c.outGone:
+	default:
+		if err := n.dp.DeleteSA(dataplane.Out, c.outSPI); err != nil {
+			first = err
+		}
 	}
 	if err := n.dp.DeleteSA(dataplane.In, c.inSPI); err != nil && first == nil {
 		first = err
 	}
-	if c.pendingOut == nil {
+	if wasActive {
 		n.activateHeir(c.reqID)
 	}
 	n.unuseReqID(c.reqID)
 	return first
+}
+
+// deactivate removes the outbound SA of a pair we are deleting, keeping
+// its counters in the totals; the inbound SA stays until remove.
+func (n *Node) deactivate(inSPI uint32) error {
+	c := n.children[inSPI]
+	if c == nil || c.outGone {
+		return nil
+	}
+	c.outGone = true
+	if c.pendingOut != nil {
+		n.dropPending(c, true)
+		return nil
+	}
+	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil {
+		n.stats.retire(co, false)
+	}
+	err := n.dp.DeleteSA(dataplane.Out, c.outSPI)
+	n.activateHeir(c.reqID)
+	return err
 }
 
 // activateHeir activates the newest parked outbound SA of reqID when the
