@@ -158,6 +158,7 @@ func (sa *SA) verifyAhead(now time.Time, in *msgIn) bool {
 			d = min(2*cw.delay, certRetryMax)
 		}
 		cw.in, cw.at, cw.delay = in, now.Add(d), d
+		sa.ep.stats.CertDeferred++
 		sa.debug("ike: IKE_AUTH set aside until a certificate fetch completes",
 			"response", in.hdr.IsResponse(), "mid", in.hdr.MessageID, "waited", waited, "retry_in", d, "err", err)
 		return true

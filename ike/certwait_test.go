@@ -153,8 +153,8 @@ func TestCertWaitResponder(t *testing.T) {
 			if bsa.tm.peerMID != 1 || bsa.state != stateInitDone {
 				t.Fatalf("peerMID %d state %v", bsa.tm.peerMID, bsa.state)
 			}
-			if st := p.b.ep.Stats(); st.Retransmits != stats.Retransmits || st.DroppedWindow != stats.DroppedWindow {
-				t.Errorf("stats moved: %+v -> %+v", stats, st)
+			if st := p.b.ep.Stats(); st.Retransmits != stats.Retransmits || st.DroppedWindow != stats.DroppedWindow || st.CertDeferred != stats.CertDeferred+1 {
+				t.Errorf("stats: %+v -> %+v; want only CertDeferred to count the set-aside", stats, st)
 			}
 			if n := linesWith(log, discardedLine); n != 1 {
 				t.Errorf("want one debug line for the set-aside, got %d:\n%s", n, log)

@@ -37,6 +37,11 @@
 //     initiator has the pair only once the response reaches it (§2.8).
 //     The side that deletes a pair stops sending on it with its Delete
 //     (OpDeactivate) and keeps receiving on it until the answer (§1.4.1).
+//   - Certificate checks never wait on the network in the loop: a peer's
+//     IKE_AUTH whose check needs a CRL, OCSP answer or hash-and-URL
+//     certificate not fetched yet is set aside before any task sees it
+//     (certwait.go) and tried again when the daemon's fetcher has the data,
+//     with the same verdict as if we had waited.
 //   - Local and remote authentication are configured independently through
 //     the Authenticator interface (auth.go); PSK is the first implementation.
 //

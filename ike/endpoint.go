@@ -79,6 +79,7 @@ type Stats struct {
 	KERetries         uint64 // we retried IKE_SA_INIT with another KE group
 	InvalidSPISent    uint64
 	InvalidSPILimited uint64
+	CertDeferred      uint64 // IKE_AUTH set aside while a certificate fetch runs (certwait.go)
 }
 
 // Add sums o into s (for transports that run several endpoints).
@@ -99,6 +100,7 @@ func (s *Stats) Add(o Stats) {
 	s.KERetries += o.KERetries
 	s.InvalidSPISent += o.InvalidSPISent
 	s.InvalidSPILimited += o.InvalidSPILimited
+	s.CertDeferred += o.CertDeferred
 }
 
 type initKey struct {
