@@ -52,21 +52,7 @@ func inNetns(t *testing.T, ns netns.NsHandle, f func()) {
 // missing feature where it does not (nothing faked: the error is the
 // kernel's), leaving no policies behind.
 func TestXFRMBackendInNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, XFRM)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("no ip")
-	}
-	name := fmt.Sprintf("pxfrm-node-%d", os.Getpid())
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	name, ns := xfrmTestNetns(t, "pxfrm-node")
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_XFRM)
 	if err != nil {
 		t.Fatal(err)
@@ -195,21 +181,7 @@ func TestBackendUserspaceNoUDPEncap(t *testing.T) {
 // Close. This machine's kernel has no CONFIG_XFRM_INTERFACE: there the
 // node must log that reason, make no device, and the test skips.
 func TestXFRMRouteDevice(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, XFRM)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("no ip")
-	}
-	name := fmt.Sprintf("pxfrm-rt-%d", os.Getpid())
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	name, ns := xfrmTestNetns(t, "pxfrm-rt")
 	rt, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
@@ -351,4 +323,26 @@ func TestXFRMAcquireInitiates(t *testing.T) {
 	if conn := pa.Config.Connections[0].Name; !strings.Contains(logs.String(), "conn="+conn) {
 		t.Fatalf("initiated, but not %q:\n%s", conn, logs.String())
 	}
+}
+
+// xfrmTestNetns makes a namespace named prefix-PID with lo up, removed when
+// the test ends, or skips without root or ip(8).
+func xfrmTestNetns(t *testing.T, prefix string) (string, netns.NsHandle) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, XFRM)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip")
+	}
+	name := fmt.Sprintf("%s-%d", prefix, os.Getpid())
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return name, ns
 }

@@ -31,7 +31,15 @@ func startPair(t *testing.T, o LoopbackOptions) (a, b *Node, pa, pb LoopbackPeer
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Options{Config: pb.Config, Logger: testLogger(t).With("node", "b")})
+	a, b = startNodes(t, pa, pb)
+	return a, b, pa, pb
+}
+
+// startNodes starts b, then a, from their (possibly edited) configurations;
+// both are closed when the test ends.
+func startNodes(t *testing.T, pa, pb LoopbackPeer) (a, b *Node) {
+	t.Helper()
+	b, err := New(Options{Config: pb.Config, Logger: testLogger(t).With("node", "b")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +49,7 @@ func startPair(t *testing.T, o LoopbackOptions) (a, b *Node, pa, pb LoopbackPeer
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(context.Background()) })
-	return a, b, pa, pb
+	return a, b
 }
 
 // Two nodes on 127.0.0.1 with netstack data planes:

@@ -63,16 +63,7 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 			} else {
 				withLifetime(t, &pb, tc.what, "1s")
 			}
-			b, err := New(Options{Config: pb.Config, Logger: testLogger(t).With("node", "b")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close(context.Background())
-			a, err := New(Options{Config: pa.Config, Logger: testLogger(t).With("node", "a")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close(context.Background())
+			a, b := startNodes(t, pa, pb)
 			nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400)
 			if err != nil {
 				t.Fatal(err)
