@@ -2,4 +2,4 @@
 
 package dataplane
 
-func newUDPTransport(port uint16) (udpTransport, error) { return newStdTransport(port) }
+func newUDPTransport(_ familyAddrs, port uint16) (udpTransport, error) { return newStdTransport(port) }

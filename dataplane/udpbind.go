@@ -41,11 +41,48 @@ type encapTransport interface {
 // receives IKE messages (without the non-ESP marker) from a receive loop;
 // msg is only valid during the call.
 func NewUDPBind(port uint16, onIKE func(msg []byte, from netip.AddrPort)) (*UDPBind, error) {
-	t, err := newUDPTransport(port)
+	return NewUDPBindOn(nil, port, onIKE)
+}
+
+// NewUDPBindOn is NewUDPBind on the daemon's listen addresses: per address
+// family, a single specific address is bound (so IKE moved to the NAT-T
+// port and ESP in UDP leave from the address IKE_SA_INIT used, not from one
+// the kernel picks by route); an unspecified address, several addresses
+// of the family, or none listed (nil addrs) bind the wildcard, and a family
+// absent from a non-empty list gets no socket. The PETREL_UDP=std transport
+// always binds the wildcard.
+func NewUDPBindOn(addrs []netip.Addr, port uint16, onIKE func(msg []byte, from netip.AddrPort)) (*UDPBind, error) {
+	t, err := newUDPTransport(bindAddrs(addrs), port)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: UDP bind on port %d: %w", port, err)
 	}
 	return &UDPBind{t: t, onIKE: onIKE}, nil
+}
+
+// familyAddrs is what a UDP transport binds for each address family: a
+// valid address (possibly unspecified) opens that family's socket there.
+type familyAddrs struct{ v4, v6 netip.Addr }
+
+func bindAddrs(addrs []netip.Addr) familyAddrs {
+	if len(addrs) == 0 {
+		return familyAddrs{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	}
+	var f familyAddrs
+	var n4, n6 int
+	for _, a := range addrs {
+		if a.Is4() || a.Is4In6() {
+			f.v4, n4 = a.Unmap(), n4+1
+		} else {
+			f.v6, n6 = a, n6+1
+		}
+	}
+	if n4 > 1 {
+		f.v4 = netip.IPv4Unspecified()
+	}
+	if n6 > 1 {
+		f.v6 = netip.IPv6Unspecified()
+	}
+	return f
 }
 
 // Port is the bound UDP port.

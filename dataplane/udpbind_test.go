@@ -3,7 +3,9 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -104,5 +106,55 @@ func TestUDPBindLoopback(t *testing.T) {
 	defer mu.Unlock()
 	if len(ike) != 1 || string(ike[0]) != "IKE_SA_INIT" {
 		t.Fatalf("IKE callback got %q", ike)
+	}
+}
+
+// A bind on a listen address sends from it: IKE moved to the NAT-T port
+// and ESP in UDP must leave from the address IKE_SA_INIT used (RFC 7296
+// §2.23), not from one the kernel picks by route. 127.0.0.2 is local but
+// never the route's choice toward 127.0.0.1, so a wildcard bind would send
+// from 127.0.0.1.
+func TestUDPBindOnListenAddress(t *testing.T) {
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, tc := range []struct {
+		listen []netip.Addr
+		want   netip.Addr
+	}{
+		{[]netip.Addr{netip.MustParseAddr("127.0.0.2")}, netip.MustParseAddr("127.0.0.2")},
+		{nil, netip.MustParseAddr("127.0.0.1")},
+		{[]netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}, netip.MustParseAddr("127.0.0.1")},
+	} {
+		b, err := NewUDPBindOn(tc.listen, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.SendIKE([]byte("ike"), to); err != nil {
+			b.Close()
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, from, err := peer.ReadFromUDPAddrPort(buf)
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from.Addr() != tc.want || from.Port() != b.Port() || string(buf[4:n]) != "ike" {
+			t.Errorf("listen %v: datagram from %v (%q), want %v port %d", tc.listen, from, buf[:n], tc.want, b.Port())
+		}
+	}
+	// A family missing from the listen list gets no socket.
+	b, err := NewUDPBindOn([]netip.Addr{netip.MustParseAddr("127.0.0.2")}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if os.Getenv("PETREL_UDP") != "std" && len(b.ReceiveFuncs()) != 1 {
+		t.Errorf("IPv4-only listen: %d sockets", len(b.ReceiveFuncs()))
 	}
 }

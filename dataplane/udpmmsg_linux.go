@@ -70,8 +70,8 @@ type mmsgSocket struct {
 	gso   bool
 }
 
-func newMmsgSocket(network string, port uint16) (*mmsgSocket, error) {
-	c, err := net.ListenUDP(network, &net.UDPAddr{Port: int(port)})
+func newMmsgSocket(network string, addr netip.Addr, port uint16) (*mmsgSocket, error) {
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, port)))
 	if err != nil {
 		return nil, err
 	}
@@ -315,21 +315,36 @@ type mmsgTransport struct {
 	p     uint16
 }
 
-func newMmsgTransport(port uint16) (*mmsgTransport, error) {
-	t := &mmsgTransport{}
-	s4, err := newMmsgSocket("udp4", port)
-	if err != nil {
-		return nil, err
+func newMmsgTransport(at familyAddrs, port uint16) (*mmsgTransport, error) {
+	t := &mmsgTransport{p: port}
+	if at.v4.IsValid() {
+		s4, err := newMmsgSocket("udp4", at.v4, port)
+		if err != nil {
+			return nil, err
+		}
+		t.socks, t.p = append(t.socks, s4), s4.port()
 	}
-	t.socks, t.p = append(t.socks, s4), s4.port()
-	if s6, err := newMmsgSocket("udp6", t.p); err == nil {
-		t.socks = append(t.socks, s6)
+	if at.v6.IsValid() {
+		s6, err := newMmsgSocket("udp6", at.v6, t.p)
+		switch {
+		case err == nil:
+			t.socks = append(t.socks, s6)
+		case len(t.socks) == 0 || !at.v6.IsUnspecified():
+			// IPv6 was asked for by address, or is all there is.
+			for _, s := range t.socks {
+				s.conn.Close()
+			}
+			return nil, err
+		}
+	}
+	if len(t.socks) == 0 {
+		return nil, errors.New("no address to bind")
 	}
 	return t, nil
 }
 
 func (t *mmsgTransport) send(bufs [][]byte, ep netip.AddrPort) error {
-	if ep.Addr().Unmap().Is4() || len(t.socks) == 1 {
+	if ep.Addr().Unmap().Is4() != t.socks[0].v6 || len(t.socks) == 1 {
 		return t.socks[0].send(bufs, ep)
 	}
 	return t.socks[1].send(bufs, ep)
@@ -395,9 +410,9 @@ func (t *mmsgTransport) udpEncap() ([]int, error) {
 
 // newUDPTransport uses the allocation-free recvmmsg/sendmmsg sockets;
 // PETREL_UDP=std selects wireguard-go's StdNetBind instead (for comparison).
-func newUDPTransport(port uint16) (udpTransport, error) {
+func newUDPTransport(at familyAddrs, port uint16) (udpTransport, error) {
 	if os.Getenv("PETREL_UDP") == "std" {
 		return newStdTransport(port)
 	}
-	return newMmsgTransport(port)
+	return newMmsgTransport(at, port)
 }

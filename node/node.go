@@ -179,7 +179,7 @@ func New(opts Options) (*Node, error) {
 		}
 		n.ikeSocks = append(n.ikeSocks, c)
 	}
-	bind, err := dataplane.NewUDPBind(n.nattPort, n.onNATTIKE)
+	bind, err := dataplane.NewUDPBindOn(n.listen, n.nattPort, n.onNATTIKE)
 	if err != nil {
 		n.closeSockets()
 		return nil, fmt.Errorf("node: NAT-T socket: %w", err)
