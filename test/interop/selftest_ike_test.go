@@ -8,7 +8,7 @@ import (
 // Notify message types (RFC 7296 §3.10.1).
 const (
 	notifyInvalidKE = 17
-	notifyCookie    = 16390 // for petrel's cookie scenario; strongSwan 5.9 never demands one from a lone initiator
+	notifyCookie    = 16390 // strongSwan 5.9 demands one only while its half-open SAs reach cookie_threshold (sc7)
 )
 
 // TestSelfInvalidKERetry: gwa guesses ecp256 for its key share, gwb
