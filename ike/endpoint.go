@@ -277,6 +277,9 @@ func (ep *Endpoint) Terminate(now time.Time, spi uint64, out *Output) error {
 // established SA sends its INFORMATIONAL Delete once, without waiting for
 // the answer or retransmitting it, and is destroyed with its Child SAs in
 // the same call (the peer's answer, if any, is then for an unknown SPI).
+// While another request of ours is in flight (a DPD probe to a silent
+// peer, a Delete already sent) the window holds no room for one more, and
+// nothing is sent: a live peer then finds out by its own liveness check.
 // For an operator who will not wait out the retransmission schedule of a
 // peer that is gone (`petrel down --force`).
 func (ep *Endpoint) TerminateNow(now time.Time, spi uint64, out *Output) error {

@@ -140,6 +140,13 @@ func (n *Node) route(b []byte) *gen {
 // flush sends what the core produced, applies its data-plane operations and
 // publishes its events.
 func (n *Node) flush(now time.Time) {
+	// We stop sending on a pair before our Delete of it leaves: the peer
+	// may drop its inbound SA as soon as it reads it.
+	for i := range n.out.Ops {
+		if n.out.Ops[i].Kind == ike.OpDeactivate {
+			n.apply(now, &n.out.Ops[i])
+		}
+	}
 	for _, d := range n.out.Datagrams {
 		n.send(d)
 	}
@@ -152,7 +159,9 @@ func (n *Node) flush(now time.Time) {
 		}
 	}
 	for i := range n.out.Ops {
-		n.apply(now, &n.out.Ops[i])
+		if n.out.Ops[i].Kind != ike.OpDeactivate {
+			n.apply(now, &n.out.Ops[i])
+		}
 	}
 	for _, ev := range n.out.Events {
 		n.onEvent(now, ev)

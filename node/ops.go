@@ -67,7 +67,7 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 		return fmt.Errorf("node: inbound SA %s: %w%s", hex32(op.InSPI), err, n.kernelHint())
 	}
 	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, ifID: ifID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
-	if op.DeferOut {
+	if op.DeferOut && n.hasActive(reqID) {
 		// The caller zeroes op's keys: keep a copy until activation.
 		out.EncrKey, out.IntegKey = clone(op.EncrOut), clone(op.IntegOut)
 		c.pendingOut = &out
@@ -92,7 +92,7 @@ func (n *Node) remove(inSPI uint32) error {
 		return fmt.Errorf("node: no Child SA with inbound SPI %s", hex32(inSPI))
 	}
 	delete(n.children, inSPI)
-	wasActive := c.pendingOut == nil && !c.outGone
+	wasParked := c.pendingOut != nil
 	if ci, err := n.dp.Counters(dataplane.In, c.inSPI); err == nil {
 		n.stats.retire(ci, true)
 	}
@@ -113,7 +113,7 @@ func (n *Node) remove(inSPI uint32) error {
 	if err := n.dp.DeleteSA(dataplane.In, c.inSPI); err != nil && first == nil {
 		first = err
 	}
-	if wasActive {
+	if !wasParked {
 		n.activateHeir(c.reqID)
 	}
 	n.unuseReqID(c.reqID)
@@ -135,9 +135,8 @@ func (n *Node) deactivate(inSPI uint32) error {
 	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil {
 		n.stats.retire(co, false)
 	}
-	err := n.dp.DeleteSA(dataplane.Out, c.outSPI)
-	n.activateHeir(c.reqID)
-	return err
+	n.activateHeir(c.reqID) // before the delete: never a moment without one
+	return n.dp.DeleteSA(dataplane.Out, c.outSPI)
 }
 
 // activateHeir activates the newest parked outbound SA of reqID when the
@@ -148,7 +147,7 @@ func (n *Node) deactivate(inSPI uint32) error {
 func (n *Node) activateHeir(reqID uint32) {
 	var heir *installed
 	for _, o := range n.children {
-		if o.reqID != reqID {
+		if o.reqID != reqID || o.outGone {
 			continue
 		}
 		if o.pendingOut == nil {
@@ -164,6 +163,18 @@ func (n *Node) activateHeir(reqID uint32) {
 	if err := n.activate(heir.inSPI, "last active pair deleted"); err != nil {
 		n.dpLog.Error("node: data plane", "op", "activate", "child", heir.name, "in_spi", hex32(heir.inSPI), "err", err)
 	}
+}
+
+// hasActive reports whether an installed pair of reqID sends: a parked
+// pair with no active one to stand in for it would be a black hole (a
+// reauthenticating peer that changed its selectors has a new ReqID).
+func (n *Node) hasActive(reqID uint32) bool {
+	for _, o := range n.children {
+		if o.reqID == reqID && o.pendingOut == nil && !o.outGone {
+			return true
+		}
+	}
+	return false
 }
 
 // activateInterval is how often pairs waiting for activation are checked
@@ -182,6 +193,9 @@ func (n *Node) activate(inSPI uint32, why string) error {
 	n.dropPending(c, false)
 	defer func() { clear(out.EncrKey); clear(out.IntegKey) }()
 	if err := n.dp.AddSA(*out); err != nil {
+		// Not active after all: let another parked pair take over.
+		c.outGone = true
+		n.activateHeir(c.reqID)
 		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(out.SPI), err, n.kernelHint())
 	}
 	n.dpLog.Debug("node: outbound SA activated", "child", c.name, "in_spi", hex32(inSPI), "out_spi", hex32(out.SPI), "why", why)
