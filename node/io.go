@@ -137,19 +137,13 @@ func (n *Node) route(b []byte) *gen {
 	return n.current()
 }
 
-// flush sends what the core produced, applies its data-plane operations and
-// publishes its events.
+// flush applies what the core produced to the data plane, then sends its
+// datagrams and publishes its events. The operations go first: a pair we
+// answer for is installed before the answer leaves (the peer may send on
+// it at once), and we stop sending on a pair (OpDeactivate, after any new
+// pair's install) before our Delete of it leaves, as the peer may drop it
+// on reading the Delete.
 func (n *Node) flush(now time.Time) {
-	// We stop sending on a pair before our Delete of it leaves: the peer
-	// may drop its inbound SA as soon as it reads it.
-	for i := range n.out.Ops {
-		if n.out.Ops[i].Kind == ike.OpDeactivate {
-			n.apply(now, &n.out.Ops[i])
-		}
-	}
-	for _, d := range n.out.Datagrams {
-		n.send(d)
-	}
 	// A dead peer's trap is held before its pairs go, so a policy the
 	// trap shares with them is never missing, not even for a moment (under
 	// XFRM a packet could leave in the clear).
@@ -159,9 +153,10 @@ func (n *Node) flush(now time.Time) {
 		}
 	}
 	for i := range n.out.Ops {
-		if n.out.Ops[i].Kind != ike.OpDeactivate {
-			n.apply(now, &n.out.Ops[i])
-		}
+		n.apply(now, &n.out.Ops[i])
+	}
+	for _, d := range n.out.Datagrams {
+		n.send(d)
 	}
 	for _, ev := range n.out.Events {
 		n.onEvent(now, ev)

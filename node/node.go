@@ -71,6 +71,7 @@ type Node struct {
 	sas       map[spiPair]*saInfo
 	children  map[uint32]*installed // by inbound SPI
 	pending   int                   // children with a deferred outbound SA
+	lingering []lingering           // inbound SAs of deleted pairs, oldest first (ops.go)
 	nextReqID uint32
 	reqIDs    map[string]uint32 // "conn/child|selectors" -> ReqID (policy.go reqIDFor)
 	reqConn   map[uint32]string // ReqID -> connection
@@ -346,8 +347,9 @@ func (n *Node) loop() {
 			n.keepalives()
 		case now := <-usage.C:
 			n.reportUsage(now)
-		case <-activate.C:
+		case now := <-activate.C:
 			n.activateOnTraffic()
+			n.expireLingering(now)
 		case <-n.quit:
 			return
 		}
@@ -430,6 +432,10 @@ func (n *Node) close(ctx context.Context) error {
 		g.ep.Close(&n.out)
 		n.flush(now)
 	}
+	for _, l := range n.lingering {
+		n.deleteInbound(l.spi)
+	}
+	n.lingering = nil
 	n.hub.closeAll()
 	return n.closeDataPlane()
 }

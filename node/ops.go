@@ -93,9 +93,6 @@ func (n *Node) remove(inSPI uint32) error {
 	}
 	delete(n.children, inSPI)
 	wasParked := c.pendingOut != nil
-	if ci, err := n.dp.Counters(dataplane.In, c.inSPI); err == nil {
-		n.stats.retire(ci, true)
-	}
 	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil && !c.outGone {
 		n.stats.retire(co, false)
 	}
@@ -110,9 +107,7 @@ func (n *Node) remove(inSPI uint32) error {
 			first = err
 		}
 	}
-	if err := n.dp.DeleteSA(dataplane.In, c.inSPI); err != nil && first == nil {
-		first = err
-	}
+	n.lingerInbound(c.inSPI)
 	if !wasParked {
 		n.activateHeir(c.reqID)
 	}
@@ -175,6 +170,46 @@ func (n *Node) hasActive(reqID uint32) bool {
 		}
 	}
 	return false
+}
+
+// inboundLinger is how long the inbound SA of a deleted pair keeps
+// accepting packets (like strongSwan's delete_rekeyed_delay): ESP the peer
+// sealed on the pair before it handled the Delete may still be in its
+// pipeline or on the wire when the Delete exchange completes. The pair is
+// gone from the books at once; only its inbound SA waits.
+const inboundLinger = 2 * time.Second
+
+type lingering struct {
+	spi   uint32
+	until time.Time
+}
+
+// lingerInbound schedules the inbound SA's deletion (at once when the node
+// is closing).
+func (n *Node) lingerInbound(spi uint32) {
+	if n.closing {
+		n.deleteInbound(spi)
+		return
+	}
+	n.lingering = append(n.lingering, lingering{spi, time.Now().Add(inboundLinger)})
+}
+
+// expireLingering deletes the inbound SAs whose time is up.
+func (n *Node) expireLingering(now time.Time) {
+	i := 0
+	for ; i < len(n.lingering) && !now.Before(n.lingering[i].until); i++ {
+		n.deleteInbound(n.lingering[i].spi)
+	}
+	n.lingering = n.lingering[i:]
+}
+
+func (n *Node) deleteInbound(spi uint32) {
+	if ci, err := n.dp.Counters(dataplane.In, spi); err == nil {
+		n.stats.retire(ci, true)
+	}
+	if err := n.dp.DeleteSA(dataplane.In, spi); err != nil {
+		n.dpLog.Error("node: data plane", "op", "delete inbound", "in_spi", hex32(spi), "err", err)
+	}
 }
 
 // activateInterval is how often pairs waiting for activation are checked
