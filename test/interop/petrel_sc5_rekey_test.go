@@ -316,9 +316,16 @@ func (x *petrelS2S) pingEvery(count int, interval time.Duration) PingResult {
 // pingNoLoss is pingEvery failing on any echo left unanswered.
 func (x *petrelS2S) pingNoLoss(count int, interval time.Duration, during string) PingResult {
 	x.s.t.Helper()
+	return x.pingLossAtMost(count, interval, during, 0)
+}
+
+// pingLossAtMost is pingEvery failing when more than lost echoes go
+// unanswered.
+func (x *petrelS2S) pingLossAtMost(count int, interval time.Duration, during string, lost int) PingResult {
+	x.s.t.Helper()
 	r := x.pingEvery(count, interval)
-	if r.Received != count || r.Sent != count {
-		x.s.Fatalf("ping across %s: %d of %d echo requests answered; want all %d, no loss", during, r.Received, r.Sent, count)
+	if r.Received != count || r.Sent-r.Received > lost {
+		x.s.Fatalf("ping across %s: %d of %d echo requests answered; want all %d with at most %d lost", during, r.Received, r.Sent, count, lost)
 	}
 	return r
 }
@@ -413,7 +420,16 @@ func TestPetrelReauth(t *testing.T) {
 				s := x.s
 				first, _ := x.up(20 * time.Second)
 				c0, _ := first.Child(x.ca.ChildName())
-				r := x.pingNoLoss(300, 20*time.Millisecond, "reauthentication by "+by) // 7 s or more
+				// When petrel reauthenticates, strongSwan is the IKE_AUTH
+				// responder and sends on the new Child SA as soon as it
+				// answers, before petrel has read the answer and installed
+				// it (petrel as responder waits, ike.ChildOp.DeferOut):
+				// one echo in that window was lost in one CI run of many.
+				lost := 0
+				if by == "petrel" {
+					lost = 1
+				}
+				r := x.pingLossAtMost(300, 20*time.Millisecond, "reauthentication by "+by, lost) // 7 s or more
 				dut, _ := x.settled(8 * time.Second)
 				c1, _ := dut.Child(x.ca.ChildName())
 				if dut.SPIi == first.SPIi || dut.SPIr == first.SPIr || c1.SPIIn == c0.SPIIn || c1.SPIOut == c0.SPIOut {
