@@ -107,3 +107,31 @@ func insertTask(list []task, t task) []task {
 	list[i] = t
 	return list
 }
+
+// responderTasks creates the responder's tasks for a request that starts an
+// exchange (RFC 7296 §1): the SA_INIT/AUTH pair, or INFORMATIONAL.
+func responderTasks(sa *SA, in *msgIn) []task {
+	switch in.hdr.Exchange {
+	case wire.IKE_SA_INIT:
+		return []task{&ikeInit{}, &natd{}, &features{}, &auth{}, &initialContact{}, &childCreate{}}
+	case wire.INFORMATIONAL:
+		for _, p := range in.payloads {
+			if d, ok := p.(*wire.Delete); ok && d.Protocol == wire.ProtoIKE {
+				return []task{&ikeDelete{}}
+			}
+		}
+		return []task{&info{}}
+	case wire.CREATE_CHILD_SA:
+		if in.find(wire.PayloadTSi) != nil && in.notify(wire.REKEY_SA) == nil {
+			return []task{&childCreate{}} // an additional Child SA (§1.3.1)
+		}
+		if in.find(wire.PayloadTSi) != nil {
+			return []task{&childRekey{}} // §1.3.3
+		}
+		if s, ok := in.find(wire.PayloadSA).(*wire.SA); ok && len(s.Proposals) > 0 && s.Proposals[0].Protocol == wire.ProtoIKE {
+			return []task{&ikeRekey{}} // §1.3.2
+		}
+		return []task{&info{}}
+	}
+	return nil
+}
