@@ -27,7 +27,7 @@ type collector struct {
 }
 
 var (
-	descSAs       = prometheus.NewDesc("petrel_ike_sas", "IKE SAs by state (established, connecting).", []string{"state"}, nil)
+	descSAs       = prometheus.NewDesc("petrel_ike_sas", "IKE SAs by state (established, connecting: half-open, deleting: a Delete in flight).", []string{"state"}, nil)
 	descChildSAs  = prometheus.NewDesc("petrel_child_sas", "Installed Child SA pairs.", nil, nil)
 	descSetups    = prometheus.NewDesc("petrel_setups_total", "SAs established, by kind (ike, child).", []string{"kind"}, nil)
 	descFailures  = prometheus.NewDesc("petrel_setup_failures_total", "SA setups that failed, by scope (ike, child) and reason.", []string{"scope", "reason"}, nil)
@@ -52,7 +52,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
 	sessions, _ := c.src.Sessions()
-	states := map[string]float64{"established": 0, "connecting": 0}
+	states := map[string]float64{"established": 0, "connecting": 0, "deleting": 0}
 	var children float64
 	in, out := st.RetiredIn, st.RetiredOut
 	for _, s := range sessions {

@@ -151,6 +151,13 @@ func (sa *SA) Algorithms() (encr, prf, integ wire.Transform, ke wire.KEID) {
 // Established reports whether the IKE SA is authenticated and usable.
 func (sa *SA) Established() bool { return sa.state == stateEstablished }
 
+// Deleting reports whether a Delete of this IKE SA is in flight: it was
+// established (or set up by a rekey) and is kept only until the peer answers
+// or the retransmission schedule runs out (RFC 7296 §1.4.1). An IKE SA
+// replaced by a rekey whose Delete answer was lost stays here for the whole
+// schedule, since a peer that already dropped it answers nothing.
+func (sa *SA) Deleting() bool { return sa.state == stateDeleting }
+
 // Children returns the installed Child SAs.
 func (sa *SA) Children() []ChildSA {
 	out := make([]ChildSA, len(sa.children))

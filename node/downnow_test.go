@@ -28,6 +28,11 @@ func TestDownNowSilentPeer(t *testing.T) {
 	if _, err := a.Down(short, "b"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Down with a silent peer: %v", err)
 	}
+	// While its Delete is retransmitted the IKE SA is listed as deleting,
+	// not as half-open, and keeps the peer's identity.
+	if s, err := a.Sessions(); err != nil || len(s) != 1 || s[0].State != "deleting" || s[0].RemoteID == "" {
+		t.Fatalf("listing while the Delete is unanswered: %+v (%v)", s, err)
+	}
 	start := time.Now()
 	if n, err := a.DownNow("b"); err != nil || n != 1 {
 		t.Fatalf("DownNow: %d %v", n, err)

@@ -78,8 +78,9 @@ type Child struct {
 	PolicyDrops  uint64    `json:"policy_drops"`
 }
 
-// Sessions returns every IKE SA, half-open ones as "connecting", ordered
-// by connection name and index.
+// Sessions returns every IKE SA, ordered by connection name and index.
+// State is "established", "connecting" (half-open: not yet authenticated)
+// or "deleting" (a Delete of it is in flight, see ike.SA.Deleting).
 func (n *Node) Sessions() ([]Session, error) {
 	var out []Session
 	err := n.do(func(now time.Time) {
@@ -126,8 +127,13 @@ func (n *Node) session(now time.Time, g *gen, sa *ike.SA) Session {
 			}
 		}
 	}
-	if sa.Established() {
+	switch {
+	case sa.Established():
 		s.State = "established"
+	case sa.Deleting():
+		s.State = "deleting"
+	}
+	if sa.Established() || (sa.Deleting() && sa.PeerID().Type != 0) {
 		s.RemoteID = sa.PeerID().String()
 		ai := sa.AuthInfo()
 		s.LocalAuth, s.RemoteAuth = authName(ai.Local), authName(ai.Remote)

@@ -228,3 +228,22 @@ func TestIKESAChildPrefersInstalled(t *testing.T) {
 		t.Error("Child(none) found something")
 	}
 }
+
+// An IKE SA whose Delete is still unanswered is set aside by the rekey
+// scenarios' settle check only when it holds no installed Child SA.
+func TestWithoutDeleting(t *testing.T) {
+	sas := []IKESA{
+		{SPIi: "01", State: "ESTABLISHED"},
+		{SPIi: "02", State: "DELETING"},
+		{SPIi: "03", State: "DELETING", Children: []ChildSA{{State: "INSTALLED"}}},
+		{SPIi: "04", State: "CONNECTING"},
+	}
+	live, gone := withoutDeleting(sas)
+	var got []string
+	for _, sa := range live {
+		got = append(got, sa.SPIi)
+	}
+	if gone != 1 || strings.Join(got, ",") != "01,03,04" {
+		t.Fatalf("withoutDeleting kept %v and dropped %d, want 01,03,04 and 1", got, gone)
+	}
+}
