@@ -37,6 +37,10 @@
 //     initiator has the pair only once the response reaches it (§2.8).
 //     The side that deletes a pair stops sending on it with its Delete
 //     (OpDeactivate) and keeps receiving on it until the answer (§1.4.1).
+//   - A side that is not behind a NAT follows a peer that is to the source
+//     of the peer's latest message that passed its integrity check, and
+//     moves the Child SAs with it (OpUpdate, once per pair per change); a
+//     side behind a NAT, or with none detected, stays (§2.23, natfollow.go).
 //   - Certificate checks never wait on the network in the loop: a peer's
 //     IKE_AUTH whose check needs a CRL, OCSP answer or hash-and-URL
 //     certificate not fetched yet is set aside before any task sees it

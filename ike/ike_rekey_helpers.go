@@ -25,6 +25,9 @@ func (sa *SA) adopt(n *SA) {
 // moveTo hands the Child SAs, the queued and delayed work to n, which
 // replaces sa (RFC 7296 §2.18), and reports it.
 func (sa *SA) moveTo(n *SA) {
+	// The pairs are where sa is: sa may have followed its peer
+	// (natfollow.go) since n was spawned with its addresses.
+	n.local, n.remote = sa.local, sa.remote
 	n.children = append(n.children, sa.children...)
 	sa.children = nil
 	for _, t := range sa.tm.queued {

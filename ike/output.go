@@ -32,6 +32,14 @@ const (
 	// pair now and keep receiving on it until the OpDelete that follows
 	// the answer (RFC 7296 §1.4.1).
 	OpDeactivate
+	// OpUpdate moves both SAs of an installed pair (by InSPI/OutSPI) to
+	// new outer addresses, keeping keys, sequence numbers and counters:
+	// Local, Remote and UDPEncap are the IKE SA's now. The core sends it
+	// once per pair each time its IKE SA follows a peer behind a NAT to a
+	// new address or port (RFC 7296 §2.23; ESP in UDP uses the ports of
+	// IKE, RFC 3948 §2.1). A pair whose outbound SA is not installed yet
+	// (DeferOut) gets it at the new addresses when activated.
+	OpUpdate
 )
 
 func (k ChildOpKind) String() string {
@@ -44,6 +52,8 @@ func (k ChildOpKind) String() string {
 		return "activate"
 	case OpDeactivate:
 		return "deactivate"
+	case OpUpdate:
+		return "update"
 	}
 	return "op?"
 }

@@ -232,7 +232,7 @@ func (a *auth) verifyContext(sa *SA, m *msgIn, conn *Connection, peer Identity) 
 	local := sa.local
 	if !sa.initiator {
 		ctx.PeerCAs, ctx.PeerHTTPLookup = a.certReqsWith(m)
-		local = m.dst // where sa.local goes once m is accepted
+		local, _ = sa.addrsAfter(m) // where sa.local goes once m is accepted
 	}
 	ctx.SignedOctets, ctx.ID, ctx.Peer = sa.signedOctets(!sa.initiator, peer), peer, localIDOf(conn, local)
 	return ctx

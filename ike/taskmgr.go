@@ -291,6 +291,10 @@ func (sa *SA) take(now time.Time, in *msgIn, we *wire.Error, out *Output) {
 		return // set aside (certwait.go)
 	}
 	sa.lastRecv = now
+	// RFC 7296 §2.23: the latest message that passed its integrity check
+	// may move the SA (natfollow.go), before any task builds on its
+	// addresses.
+	sa.follow(in, out)
 	if we != nil {
 		tm.cw = nil
 		sa.syntaxError(in, we, out)
@@ -299,12 +303,6 @@ func (sa *SA) take(now time.Time, in *msgIn, we *wire.Error, out *Output) {
 	if in.hdr.IsResponse() {
 		sa.processResponse(now, in, out)
 	} else {
-		if in.hdr.Exchange != wire.IKE_SA_INIT {
-			// RFC 7296 §2.23: follow the peer to the address of its
-			// latest authenticated request (NAT mapping changes, move
-			// to 4500).
-			sa.local, sa.remote = in.dst, in.src
-		}
 		sa.processRequest(now, in, out)
 	}
 	tm.cw = nil // processed: nothing waits, the verdict was used
