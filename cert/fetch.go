@@ -13,6 +13,12 @@ type Request struct {
 	Body        []byte
 	// MaxSize bounds the response; a longer one is an error.
 	MaxSize int64
+	// Peer marks a URL the peer chose before it authenticated: a
+	// hash-and-URL certificate (RFC 7296 §3.6), fetched before anything
+	// about the peer is verified. Revocation URLs come from certificates
+	// that chain to a trust anchor. A Fetcher may give the peer's fetches
+	// a budget of their own, so that no peer can crowd out revocation.
+	Peer bool
 }
 
 // Fetcher fetches CRLs, OCSP responses and hash-and-URL certificates. The

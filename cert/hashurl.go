@@ -123,7 +123,7 @@ func (r *HashURLResolver) Resolve(ctx context.Context, c *wire.Cert) ([]*x509.Ce
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	der, err := r.Fetcher.Fetch(ctx, Request{URL: url, MaxSize: maxSize})
+	der, err := r.Fetcher.Fetch(ctx, Request{URL: url, MaxSize: maxSize, Peer: true})
 	if isPending(err) {
 		return nil, fmt.Errorf("cert: hash-and-URL %s: %w", url, err) // no answer yet, not a refusal
 	}

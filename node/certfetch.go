@@ -14,42 +14,65 @@ import (
 // certFetcher keeps CRL, OCSP and hash-and-URL fetches off the event loop.
 // Certificate verification runs inside the protocol core, on the loop that
 // serves every SA (ike.CertVerifier), so a fetch waited for there stalls
-// all of them.
+// all of them. Fetch therefore never waits, whoever asks and however many
+// fetches are under way: it takes a mutex that no one holds across I/O,
+// looks in memory, perhaps starts a goroutine, and returns.
 //
 // It answers from memory what it has fetched before and refreshes every
-// answer in the background each refresh interval, so that when package
-// cert's own cache runs out (a CRL's or OCSP response's nextUpdate) the
-// newer copy is already here. Answers no one asked for in a day are
-// dropped.
+// revocation answer in the background each refresh interval, so that when
+// package cert's own cache runs out (a CRL's or OCSP response's
+// nextUpdate) the newer copy is already here. Answers no one asked for in
+// a day are dropped.
 //
 // A request it does not hold — first contact with a CA, a new hash-and-URL
 // certificate — is fetched in the background, once however many ask for it
-// (one flight per request), with at most fetchSlots fetches at a time and
-// each bounded by the asker's deadline (the verifier's timeout). When the
-// asker allows it (cert.MayDefer, as ike.CertVerifier does while it can
-// discard the peer's IKE_AUTH until the retransmission), Fetch returns at
-// once an error wrapping cert.ErrFetchPending; otherwise it waits for the
-// flight, as a plain Fetcher would. The outcome is kept either way: the
-// body like any answer, a failure for failTTL, so that the next ask — the
-// peer's retransmission — is answered at once and the revocation policy
-// judges a failure exactly as it judges one waited for.
+// (one flight per request: same URL, content type and body), with at most
+// fetchSlots fetches running at a time and each flight, its wait for a
+// slot included, bounded by the first asker's deadline (the verifier's
+// timeout). The ask itself is answered at once: under cert.MayDefer (as
+// ike.CertVerifier asks while it can set the peer's IKE_AUTH aside) with
+// an error wrapping cert.ErrFetchPending, so that the core asks again
+// later; otherwise with errNotYet, which the revocation policy judges like
+// an unreachable server (the core asks so only once it has set the message
+// aside for its fetch timeout and a margin, when a fetch it started has
+// ended). The outcome of a fetch is kept either way: the body like any
+// answer, a failure for failTTL, so that the next ask — the peer's
+// retransmission, the core's retry — is answered at once and the policy
+// judges a failure exactly as it would judge one waited for.
+//
+// Bounds, so that no number of peers makes it open more connections or
+// keep more memory: at most maxFlights flights (goroutines) exist at once,
+// of which at most maxPeerFlights fetch hash-and-URL certificates; an ask
+// beyond that starts nothing and is counted (Refused) — "pending" under
+// cert.MayDefer, so the core's retries pick it up once a flight has ended,
+// errBusy otherwise. Hash-and-URL URLs are the peer's choice before it has
+// authenticated (cert.Request.Peer), revocation URLs come from
+// certificates that chain to a trust anchor, so the peer's fetches get at
+// most peerSlots of the fetchSlots connections and maxPeerEntries of the
+// max answers kept: a hostile peer naming thousands of URLs on a server
+// that never answers slows other hash-and-URL peers, not revocation.
 type certFetcher struct {
 	next    cert.Fetcher
 	refresh time.Duration
 	idle    time.Duration // drop entries not asked for in this long
 	max     int           // entries (and failures) kept at most
+	maxPeer int           // of which hash-and-URL entries at most
 	failTTL time.Duration // how long a failed fetch is answered from memory
-	flights int           // background fetches under way or waiting at most
+	flights int           // flights at most (maxFlights)
+	peerFl  int           // hash-and-URL flights at most (maxPeerFlights)
 	slots   chan struct{} // bounds the fetches running at once
+	peerSl  chan struct{} // bounds the hash-and-URL fetches running at once
 
 	ctx    context.Context // cancelled by Close: ends every fetch
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background fetches
 
-	mu       sync.Mutex
+	mu       sync.Mutex // never held across a fetch or a channel operation
 	entries  map[string]*fetchEntry
 	failed   map[string]failure
 	inFlight map[string]*flight
+	peerN    int // flights in inFlight with req.Peer
+	counts   certFetchStats
 	running  bool // the refresh loop started (with the first entry)
 	closed   bool
 
@@ -57,8 +80,17 @@ type certFetcher struct {
 	done chan struct{}
 }
 
-// certRefresh is how often fetched revocation data and hash-and-URL
-// certificates are fetched again in the background.
+// certFetchStats counts what the fetcher did with the asks it could not
+// answer from memory.
+type certFetchStats struct {
+	Started uint64 // flights started
+	Joined  uint64 // asks for a request already in flight (not fetched again)
+	Refused uint64 // asks that started nothing: maxFlights or maxPeerFlights flights under way
+	NoSlot  uint64 // flights that ended before a fetch slot came free (not remembered)
+}
+
+// certRefresh is how often fetched revocation data is fetched again in the
+// background.
 const certRefresh = 5 * time.Minute
 
 // Bounds of the fetches the fetcher starts itself.
@@ -67,13 +99,21 @@ const (
 	// the verifier's bound on discarding (its timeout and a margin), so the
 	// retransmission that ends the wait finds it.
 	certFailTTL = 30 * time.Second
-	// fetchSlots is how many fetches run at once.
+	// fetchSlots is how many fetches (connections) run at once; peerSlots
+	// of them may fetch hash-and-URL certificates.
 	fetchSlots = 8
-	// maxFlights bounds the fetches under way or waiting for a slot; an
-	// ask beyond it starts nothing: it is "pending" under cert.MayDefer
-	// (the verifier asks again later, until its bound), otherwise it fails
-	// at once (not remembered), like an unreachable server.
-	maxFlights = 128
+	peerSlots  = 4
+	// maxFlights bounds the flights (a goroutine and a few hundred octets
+	// each), maxPeerFlights those for hash-and-URL certificates. 128 is
+	// sixteen times the slots: with each fetch bounded by the verifier's
+	// 5 s timeout, more queued than that could not run before their askers
+	// give up.
+	maxFlights     = 128
+	maxPeerFlights = 64
+	// certMaxEntries bounds the answers kept; certMaxPeerEntries the
+	// hash-and-URL certificates among them (64 KiB each at most, so 16 MiB).
+	certMaxEntries     = 1024
+	certMaxPeerEntries = 256
 )
 
 type fetchEntry struct {
@@ -89,20 +129,25 @@ type failure struct {
 	until time.Time
 }
 
-// flight is a fetch under way; done is closed when body or err is set.
+// flight is a fetch under way.
 type flight struct {
-	done chan struct{}
-	body []byte
-	err  error
+	peer bool // req.Peer: counted in peerN
 }
 
-// errBusy: maxFlights fetches are under way.
-var errBusy = errors.New("node: too many certificate fetches under way")
+var (
+	// errBusy: maxFlights (or maxPeerFlights) fetches are under way.
+	errBusy = errors.New("node: too many certificate fetches under way")
+	// errNotYet: the fetch runs in the background and the asker may not
+	// wait for it (it did not allow deferring).
+	errNotYet = errors.New("node: certificate fetch still under way; not waited for on the event loop")
+)
 
 func newCertFetcher(next cert.Fetcher, refresh time.Duration) *certFetcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &certFetcher{next: next, refresh: refresh, idle: 24 * time.Hour, max: 1024,
-		failTTL: certFailTTL, flights: maxFlights, slots: make(chan struct{}, fetchSlots),
+	f := &certFetcher{next: next, refresh: refresh, idle: 24 * time.Hour,
+		max: certMaxEntries, maxPeer: certMaxPeerEntries, failTTL: certFailTTL,
+		flights: maxFlights, peerFl: maxPeerFlights,
+		slots: make(chan struct{}, fetchSlots), peerSl: make(chan struct{}, peerSlots),
 		ctx: ctx, cancel: cancel,
 		entries: map[string]*fetchEntry{}, failed: map[string]failure{}, inFlight: map[string]*flight{},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -113,9 +158,9 @@ func fetchKey(req cert.Request) string {
 	return req.URL + "\x00" + req.ContentType + "\x00" + string(req.Body)
 }
 
-// Fetch implements cert.Fetcher: from memory, else from a fetch in the
-// background — not waited for under cert.MayDefer (an error wrapping
-// cert.ErrFetchPending), waited for up to ctx's deadline otherwise.
+// Fetch implements cert.Fetcher without waiting: from memory, else the
+// fetch runs in the background and the answer is an error wrapping
+// cert.ErrFetchPending under cert.MayDefer, errNotYet or errBusy otherwise.
 func (f *certFetcher) Fetch(ctx context.Context, req cert.Request) ([]byte, error) {
 	key := fetchKey(req)
 	now := time.Now()
@@ -133,22 +178,28 @@ func (f *certFetcher) Fetch(ctx context.Context, req cert.Request) ([]byte, erro
 		}
 		delete(f.failed, key)
 	}
-	fl := f.inFlight[key]
-	if fl == nil {
+	if f.inFlight[key] != nil {
+		f.counts.Joined++
+	} else {
 		if f.closed {
 			f.mu.Unlock()
 			return nil, errors.New("node: certificate fetcher closed")
 		}
-		if len(f.inFlight) >= f.flights {
+		if len(f.inFlight) >= f.flights || (req.Peer && f.peerN >= f.peerFl) {
+			f.counts.Refused++
 			f.mu.Unlock()
 			if cert.Deferrable(ctx) {
 				// Asked again later, when a flight may have ended.
-				return nil, fmt.Errorf("fetching %s: %w (%w)", req.URL, cert.ErrFetchPending, errBusy)
+				return nil, fmt.Errorf("node: fetching %s: %w (%w)", req.URL, cert.ErrFetchPending, errBusy)
 			}
-			return nil, fmt.Errorf("fetching %s: %w", req.URL, errBusy)
+			return nil, fmt.Errorf("node: fetching %s: %w", req.URL, errBusy)
 		}
-		fl = &flight{done: make(chan struct{})}
+		fl := &flight{peer: req.Peer}
 		f.inFlight[key] = fl
+		if fl.peer {
+			f.peerN++
+		}
+		f.counts.Started++
 		d := ike.DefaultCertTimeout
 		if dl, ok := ctx.Deadline(); ok {
 			d = time.Until(dl)
@@ -161,18 +212,14 @@ func (f *certFetcher) Fetch(ctx context.Context, req cert.Request) ([]byte, erro
 	if cert.Deferrable(ctx) {
 		return nil, fmt.Errorf("node: fetching %s in the background: %w", req.URL, cert.ErrFetchPending)
 	}
-	select {
-	case <-fl.done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("fetching %s: %w", req.URL, ctx.Err())
-	}
-	if fl.err != nil {
-		return nil, fl.err
-	}
-	if !fits(fl.body, req) {
-		return nil, fmt.Errorf("node: %s: %d octets, limit %d", req.URL, len(fl.body), req.MaxSize)
-	}
-	return fl.body, nil
+	return nil, fmt.Errorf("node: fetching %s: %w", req.URL, errNotYet)
+}
+
+// stats returns the counters.
+func (f *certFetcher) stats() certFetchStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts
 }
 
 // fits: body is within req's size bound.
@@ -180,34 +227,27 @@ func fits(body []byte, req cert.Request) bool {
 	return req.MaxSize <= 0 || int64(len(body)) <= req.MaxSize
 }
 
-// run is one background fetch: it waits for a slot and fetches, within d,
-// and keeps the outcome.
+// run is one flight: it waits for a slot and fetches, all within d, and
+// keeps the outcome. A flight that got no slot in time keeps nothing: the
+// server was never asked, and the next ask starts a flight again.
 func (f *certFetcher) run(key string, req cert.Request, d time.Duration, fl *flight) {
 	defer f.wg.Done()
 	ctx, cancel := context.WithTimeout(f.ctx, d)
 	defer cancel()
-	var body []byte
-	var err error
-	select {
-	case f.slots <- struct{}{}:
-		body, err = f.next.Fetch(ctx, req)
-		<-f.slots
-	case <-ctx.Done():
-		err = fmt.Errorf("fetching %s: waiting for a free fetch slot: %w", req.URL, ctx.Err())
-	}
+	body, fetched, err := f.fetchInSlot(ctx, req, fl.peer)
 	now := time.Now()
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	delete(f.inFlight, key)
-	if err == nil {
-		if len(f.entries) >= f.max {
-			f.evictLocked()
-		}
-		f.entries[key] = &fetchEntry{req: req, body: body, fetched: now, used: now}
-		if !f.running && !f.closed {
-			f.running = true
-			go f.loop()
-		}
-	} else {
+	if fl.peer {
+		f.peerN--
+	}
+	switch {
+	case !fetched:
+		f.counts.NoSlot++
+	case err == nil:
+		f.addLocked(key, req, body, now)
+	default:
 		if len(f.failed) >= f.max {
 			for k, old := range f.failed {
 				if !now.Before(old.until) || len(f.failed) >= f.max {
@@ -217,16 +257,65 @@ func (f *certFetcher) run(key string, req cert.Request, d time.Duration, fl *fli
 		}
 		f.failed[key] = failure{err: err, until: now.Add(f.failTTL)}
 	}
-	fl.body, fl.err = body, err
-	f.mu.Unlock()
-	close(fl.done)
 }
 
-// evictLocked drops the least recently used entry.
-func (f *certFetcher) evictLocked() {
+// fetchInSlot fetches req once it holds a slot (and, for a hash-and-URL
+// certificate, a peer slot); fetched is false when ctx ended first.
+func (f *certFetcher) fetchInSlot(ctx context.Context, req cert.Request, peer bool) (body []byte, fetched bool, err error) {
+	if peer {
+		select {
+		case f.peerSl <- struct{}{}:
+			defer func() { <-f.peerSl }()
+		case <-ctx.Done():
+			return nil, false, nil
+		}
+	}
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	case <-ctx.Done():
+		return nil, false, nil
+	}
+	body, err = f.next.Fetch(ctx, req)
+	return body, true, err
+}
+
+// addLocked keeps a fetched answer, making room first: the least recently
+// used entry, or, for a hash-and-URL certificate when maxPeer of them are
+// kept, the least recently used of those.
+func (f *certFetcher) addLocked(key string, req cert.Request, body []byte, now time.Time) {
+	if _, ok := f.entries[key]; !ok {
+		if req.Peer {
+			n := 0
+			for _, e := range f.entries {
+				if e.req.Peer {
+					n++
+				}
+			}
+			if n >= f.maxPeer {
+				f.evictLocked(true)
+			}
+		}
+		if len(f.entries) >= f.max {
+			f.evictLocked(false)
+		}
+	}
+	f.entries[key] = &fetchEntry{req: req, body: body, fetched: now, used: now}
+	if !f.running && !f.closed {
+		f.running = true
+		go f.loop()
+	}
+}
+
+// evictLocked drops the least recently used entry (of hash-and-URL
+// certificates only, with peer).
+func (f *certFetcher) evictLocked(peer bool) {
 	var oldest string
 	var at time.Time
 	for k, e := range f.entries {
+		if peer && !e.req.Peer {
+			continue
+		}
 		if oldest == "" || e.used.Before(at) {
 			oldest, at = k, e.used
 		}
@@ -248,8 +337,10 @@ func (f *certFetcher) loop() {
 	}
 }
 
-// refreshAll fetches every entry again, one at a time, keeping the old
-// answer when a fetch fails.
+// refreshAll fetches every revocation entry again, one at a time, keeping
+// the old answer when a fetch fails. Hash-and-URL certificates are not
+// fetched again: the peer names them by their hash (RFC 7296 §3.6), so a
+// newer copy could only be a different object.
 func (f *certFetcher) refreshAll() {
 	now := time.Now()
 	f.mu.Lock()
@@ -257,6 +348,9 @@ func (f *certFetcher) refreshAll() {
 	for k, e := range f.entries {
 		if now.Sub(e.used) > f.idle {
 			delete(f.entries, k)
+			continue
+		}
+		if e.req.Peer {
 			continue
 		}
 		due = append(due, e)

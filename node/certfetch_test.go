@@ -39,6 +39,25 @@ func (c *countingFetcher) count() int {
 	return c.calls
 }
 
+// fetchSettled asks f for req under cert.MayDefer until the answer is no
+// longer "pending", for at most 10 s.
+func fetchSettled(t *testing.T, f *certFetcher, req cert.Request) ([]byte, error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), ike.DefaultCertTimeout)
+		b, err := f.Fetch(cert.MayDefer(ctx), req)
+		cancel()
+		if !errors.Is(err, cert.ErrFetchPending) {
+			return b, err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still pending after 10 s", req.URL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestCertFetcherCachesAndRefreshes: a second ask is answered from memory;
 // the background refresh replaces the answer; a failed refresh keeps the
 // last good one; Close stops the refresh.
@@ -47,7 +66,7 @@ func TestCertFetcherCachesAndRefreshes(t *testing.T) {
 	f := newCertFetcher(next, 20*time.Millisecond)
 	defer f.Close()
 	req := cert.Request{URL: "http://ca.test/inter.crl"}
-	b, err := f.Fetch(context.Background(), req)
+	b, err := fetchSettled(t, f, req)
 	if err != nil || string(b) != "http://ca.test/inter.crl#1" {
 		t.Fatalf("first fetch %q %v", b, err)
 	}
@@ -69,7 +88,7 @@ func TestCertFetcherCachesAndRefreshes(t *testing.T) {
 	if b, err := f.Fetch(context.Background(), req); err != nil || len(b) == 0 {
 		t.Fatalf("after failed refreshes: %q %v, want the last good answer", b, err)
 	}
-	if _, err := f.Fetch(context.Background(), cert.Request{URL: "http://ca.test/other.crl"}); err == nil {
+	if _, err := fetchSettled(t, f, cert.Request{URL: "http://ca.test/other.crl"}); err == nil {
 		t.Fatal("an unknown URL that cannot be fetched gave no error")
 	}
 	f.Close()
@@ -86,7 +105,8 @@ func TestCertFetcherCachesAndRefreshes(t *testing.T) {
 // often it is asked for; once that fetch is done the same ask gets the
 // body from memory. A failed fetch is then answered at once with its
 // failure (not "pending") until failTTL has passed. Without MayDefer the
-// fetcher waits, joining the fetch under way.
+// fetcher does not wait either: it answers errNotYet at once and fetches
+// nothing more.
 func TestCertFetcherDefers(t *testing.T) {
 	var mu sync.Mutex
 	hits := map[string]int{}
@@ -138,20 +158,27 @@ func TestCertFetcherDefers(t *testing.T) {
 		t.Errorf("second deferring fetch while under way: %v", err)
 	}
 	cancel()
-	// A blocking ask joins the flight instead of fetching again.
-	b, err := f.Fetch(bg, req)
+	// An ask that may not defer is not waited for either.
+	waiting, cancelW := context.WithTimeout(bg, ike.DefaultCertTimeout)
+	start = time.Now()
+	_, err = f.Fetch(waiting, req)
+	took = time.Since(start)
+	cancelW()
+	t.Logf("non-deferring fetch of a 2 s URL returned in %v: %v", took, err)
+	if !errors.Is(err, errNotYet) || errors.Is(err, cert.ErrFetchPending) {
+		t.Fatalf("non-deferring fetch while under way: %v, want errNotYet", err)
+	}
+	b, err := fetchSettled(t, f, req)
 	if err != nil || string(b) != "crl of /slow.crl" {
-		t.Fatalf("blocking fetch: %q %v", b, err)
+		t.Fatalf("deferring fetch after completion: %q %v, want the body", b, err)
 	}
 	ctx, cancel = deferring()
 	defer cancel()
-	start = time.Now()
-	b, err = f.Fetch(ctx, req)
-	if err != nil || string(b) != "crl of /slow.crl" || time.Since(start) > time.Second {
-		t.Fatalf("deferring fetch after completion: %q %v in %v, want the body from memory", b, err, time.Since(start))
-	}
 	if n := hitCount("/slow.crl"); n != 1 {
 		t.Errorf("server asked %d times, want 1", n)
+	}
+	if st := f.stats(); st.Started != 1 || st.Joined < 2 || st.Refused != 0 {
+		t.Errorf("stats %+v, want 1 started, the other asks joined", st)
 	}
 
 	// A failure is remembered, then forgotten.
@@ -180,8 +207,8 @@ func TestCertFetcherDefers(t *testing.T) {
 }
 
 // TestCertFetcherBounds: at most maxFlights fetches are under way (an ask
-// beyond starts none: "pending" under cert.MayDefer, an immediate failure
-// for an ask that would wait, neither remembered), and Close ends the
+// beyond starts none and is counted: "pending" under cert.MayDefer, errBusy
+// for an ask that may not defer, neither remembered), and Close ends the
 // fetches under way.
 func TestCertFetcherBounds(t *testing.T) {
 	release := make(chan struct{})
@@ -214,6 +241,9 @@ func TestCertFetcherBounds(t *testing.T) {
 	if flights != 3 || failed != 0 {
 		t.Fatalf("%d flights, %d failures remembered; want 3, 0", flights, failed)
 	}
+	if st := f.stats(); st.Started != 3 || st.Refused != 2 {
+		t.Fatalf("stats %+v, want 3 started, 2 refused", st)
+	}
 	// The same URL joins its flight.
 	if _, err := f.Fetch(ctx, cert.Request{URL: "http://ca.test/1.crl"}); !errors.Is(err, cert.ErrFetchPending) {
 		t.Fatalf("asking again: %v", err)
@@ -226,6 +256,103 @@ func TestCertFetcherBounds(t *testing.T) {
 		t.Fatal("Close does not end the fetches under way")
 	}
 	close(release)
+}
+
+// TestCertFetcherPeerBudget: hash-and-URL fetches (cert.Request.Peer, URLs
+// an unauthenticated peer chose) get at most maxPeerFlights flights and
+// peerSlots connections, so that a peer naming many URLs on a server that
+// never answers leaves flights and slots to revocation fetches; and their
+// answers are not refreshed (the peer names them by hash).
+func TestCertFetcherPeerBudget(t *testing.T) {
+	var mu sync.Mutex
+	running, most := map[bool]int{}, map[bool]int{}
+	release := make(chan struct{})
+	next := fetchFunc(func(ctx context.Context, req cert.Request) ([]byte, error) {
+		mu.Lock()
+		running[req.Peer]++
+		most[req.Peer] = max(most[req.Peer], running[req.Peer])
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			running[req.Peer]--
+			mu.Unlock()
+		}()
+		select {
+		case <-release:
+			return []byte("ok"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	f := newCertFetcher(next, time.Hour)
+	defer f.Close()
+	f.flights, f.peerFl = 10, 4
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ctx = cert.MayDefer(ctx)
+	for i := range 6 {
+		_, err := f.Fetch(ctx, cert.Request{URL: fmt.Sprintf("http://evil.test/%d.der", i), Peer: true})
+		if !errors.Is(err, cert.ErrFetchPending) || (i >= 4) != errors.Is(err, errBusy) {
+			t.Fatalf("peer fetch %d: %v", i, err)
+		}
+	}
+	for i := range 6 {
+		if _, err := f.Fetch(ctx, cert.Request{URL: fmt.Sprintf("http://ca.test/%d.crl", i)}); !errors.Is(err, cert.ErrFetchPending) || errors.Is(err, errBusy) {
+			t.Fatalf("revocation fetch %d beside 4 peer flights: %v", i, err)
+		}
+	}
+	if _, err := f.Fetch(ctx, cert.Request{URL: "http://ca.test/more.crl"}); !errors.Is(err, errBusy) {
+		t.Fatalf("the 11th flight: %v, want errBusy", err)
+	}
+	// Wait until the slots are taken: peerSlots by peer fetches, the rest
+	// by revocation.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		r, p := running[false], running[true]
+		mu.Unlock()
+		if r+p == fetchSlots || time.Now().After(deadline) {
+			t.Logf("running: %d revocation, %d peer fetches", r, p)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	peerMost := most[true]
+	mu.Unlock()
+	if peerMost > peerSlots {
+		t.Errorf("%d peer fetches at once, want at most %d", peerMost, peerSlots)
+	}
+	close(release)
+	for i := range 4 {
+		if b, err := fetchSettled(t, f, cert.Request{URL: fmt.Sprintf("http://evil.test/%d.der", i), Peer: true}); err != nil || string(b) != "ok" {
+			t.Fatalf("peer fetch %d after release: %q %v", i, b, err)
+		}
+	}
+	if st := f.stats(); st.Refused != 3 || st.Started != 10 {
+		t.Errorf("stats %+v, want 10 started, 3 refused", st)
+	}
+	for i := range 6 {
+		fetchSettled(t, f, cert.Request{URL: fmt.Sprintf("http://ca.test/%d.crl", i)})
+	}
+	before := map[string]time.Time{}
+	f.mu.Lock()
+	for k, e := range f.entries {
+		before[k] = e.fetched
+	}
+	f.mu.Unlock()
+	time.Sleep(2 * time.Millisecond)
+	f.refreshAll() // fetches the revocation answers again, not the peer's
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.entries) != 10 {
+		t.Errorf("%d entries, want 10", len(f.entries))
+	}
+	for k, e := range f.entries {
+		if refreshed := e.fetched != before[k]; refreshed == e.req.Peer {
+			t.Errorf("%s (peer %v): refreshed %v", e.req.URL, e.req.Peer, refreshed)
+		}
+	}
 }
 
 type fetchFunc func(context.Context, cert.Request) ([]byte, error)
