@@ -164,7 +164,7 @@ func TestMetricsScrape(t *testing.T) {
 		t.Errorf("integrity drops %v", v)
 	}
 	value(`petrel_cookie_challenges_sent_total`)
-	for _, m := range []string{`petrel_rekeys_total{kind="ike"}`, `petrel_rekeys_total{kind="child"}`, `petrel_dpd_events_total{event="peer_dead"}`} {
+	for _, m := range []string{`petrel_rekeys_total{kind="ike"}`, `petrel_rekeys_total{kind="child"}`, `petrel_dpd_events_total{event="peer_dead"}`, `petrel_cert_fetches_total{result="refused"}`} {
 		if v := value(m); v != 0 {
 			t.Errorf("%s = %v on a fresh SA, want 0", m, v)
 		}

@@ -39,12 +39,13 @@ var (
 	descESPDrops  = prometheus.NewDesc("petrel_esp_dropped_total", "Inbound ESP packets dropped, by reason (replay, integrity, invalid, policy).", []string{"reason"}, nil)
 	descRekeys    = prometheus.NewDesc("petrel_rekeys_total", "Completed rekeys, by kind (ike, child).", []string{"kind"}, nil)
 	descDPD       = prometheus.NewDesc("petrel_dpd_events_total", "Liveness (DPD) events, by event (peer_dead: liveness checks went unanswered, RFC 7296 §2.4).", []string{"event"}, nil)
+	descCertFetch = prometheus.NewDesc("petrel_cert_fetches_total", "Certificate fetches (CRL, OCSP, hash-and-URL) not answered from memory, by result (started; joined: an ask for a fetch under way; refused: an ask beyond the bound on fetches under way; no_slot: a fetch that found no free connection before its deadline).", []string{"result"}, nil)
 	descQueueDrop = prometheus.NewDesc("petrel_ike_queue_dropped_total", "IKE datagrams dropped because the event loop was overloaded.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSAs, descChildSAs, descSetups, descFailures, descCookies, descIKEDrops,
-		descRetrans, descBytes, descPackets, descESPDrops, descQueueDrop, descRekeys, descDPD} {
+		descRetrans, descBytes, descPackets, descESPDrops, descQueueDrop, descRekeys, descDPD, descCertFetch} {
 		ch <- d
 	}
 }
@@ -98,6 +99,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRekeys, prometheus.CounterValue, float64(st.IKERekeys), "ike")
 	ch <- prometheus.MustNewConstMetric(descRekeys, prometheus.CounterValue, float64(st.ChildRekeys), "child")
 	ch <- prometheus.MustNewConstMetric(descDPD, prometheus.CounterValue, float64(st.PeerDead), "peer_dead")
+	cf := st.CertFetches
+	for result, v := range map[string]uint64{"started": cf.Started, "joined": cf.Joined, "refused": cf.Refused, "no_slot": cf.NoSlot} {
+		ch <- prometheus.MustNewConstMetric(descCertFetch, prometheus.CounterValue, float64(v), result)
+	}
 }
 
 func cut(k string) (string, string, bool) {

@@ -72,7 +72,7 @@ type certFetcher struct {
 	failed   map[string]failure
 	inFlight map[string]*flight
 	peerN    int // flights in inFlight with req.Peer
-	counts   certFetchStats
+	counts   CertFetchStats
 	running  bool // the refresh loop started (with the first entry)
 	closed   bool
 
@@ -80,9 +80,11 @@ type certFetcher struct {
 	done chan struct{}
 }
 
-// certFetchStats counts what the fetcher did with the asks it could not
-// answer from memory.
-type certFetchStats struct {
+// CertFetchStats counts what the node's certificate fetcher did with the
+// asks it could not answer from memory (Stats.CertFetches). An IKE_AUTH set
+// aside asks again at each retry, so Joined and Refused count asks, not
+// distinct fetches.
+type CertFetchStats struct {
 	Started uint64 // flights started
 	Joined  uint64 // asks for a request already in flight (not fetched again)
 	Refused uint64 // asks that started nothing: maxFlights or maxPeerFlights flights under way
@@ -216,7 +218,7 @@ func (f *certFetcher) Fetch(ctx context.Context, req cert.Request) ([]byte, erro
 }
 
 // stats returns the counters.
-func (f *certFetcher) stats() certFetchStats {
+func (f *certFetcher) stats() CertFetchStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.counts

@@ -146,7 +146,7 @@ func TestCertFetchKeepsLoopFree(t *testing.T) {
 			t.Errorf("deferring round: %+v %v, want all %d pending", n, err, len(leaves))
 		}
 	})
-	st := a.fetch.stats()
+	st := a.Stats().CertFetches
 	t.Logf("fetcher after the first round: %+v", st)
 	if st.Started != maxFlights || st.Joined != maxFlights || st.Refused != 2*(urls-maxFlights) {
 		t.Errorf("fetcher: %+v, want %d started, %d joined, %d refused", st, maxFlights, maxFlights, 2*(urls-maxFlights))
@@ -209,5 +209,5 @@ func TestCertFetchKeepsLoopFree(t *testing.T) {
 			t.Errorf("%s fetched %d times, want once", p, h)
 		}
 	}
-	t.Logf("fetcher at the end: %+v", a.fetch.stats())
+	t.Logf("fetcher at the end: %+v", a.Stats().CertFetches)
 }

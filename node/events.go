@@ -173,6 +173,8 @@ type Stats struct {
 	// Endpoint sums the core's counters over the generations (cookies
 	// sent, ICV failures, retransmissions...).
 	Endpoint ike.Stats
+	// CertFetches counts the certificate fetches (certfetch.go).
+	CertFetches CertFetchStats
 }
 
 type stats struct {
@@ -236,6 +238,7 @@ func (n *Node) Stats() Stats {
 		st.Failures[k] = v
 	}
 	st.RetiredIn, st.RetiredOut = n.stats.retiredIn, n.stats.retiredOut
+	st.CertFetches = n.fetch.stats()
 	return st
 }
 
