@@ -10,7 +10,9 @@
 // the data plane, SA pairs and policies are installed and deleted, keys are
 // zeroed once installed; a pair installed with DeferOut keeps its outbound
 // SA parked until OpActivate, traffic on its inbound SA, or the loss of its
-// child's last active pair) and fans its events out to subscribers.
+// child's last active pair; OpUpdate moves a pair to new outer addresses
+// when its IKE SA followed a peer behind a NAT) and fans its events out to
+// subscribers.
 //
 // Reload keeps untouched IKE SAs running: each configuration becomes a
 // generation (one ike.Endpoint); a new one takes new IKE_SA_INITs and

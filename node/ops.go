@@ -28,6 +28,8 @@ func (n *Node) apply(now time.Time, op *ike.ChildOp) {
 		err = n.activate(op.InSPI, "old pair deleted")
 	case ike.OpDeactivate:
 		err = n.deactivate(op.InSPI)
+	case ike.OpUpdate:
+		err = n.update(op)
 	}
 	if err != nil {
 		n.dpLog.Error("node: data plane", "op", op.Kind.String(), "child", op.Name, "in_spi", hex32(op.InSPI), "err", err)
@@ -52,7 +54,10 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 		mode = esp.Transport
 	}
 	lts, rts := toSelectors(op.LocalTS), toSelectors(op.RemoteTS)
+	// The pair holds its ReqID from here; a failed install lets it go, so
+	// that the ReqID reqIDFor made is not kept for nothing.
 	reqID := n.reqIDFor(conn, op.Name, lts, rts)
+	n.useReqID(reqID)
 	var ifID uint32
 	rd := n.routeChild(conn, op.Name)
 	if rd != nil {
@@ -64,6 +69,7 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 	out := in
 	out.Dir, out.SPI, out.EncrKey, out.IntegKey = dataplane.Out, op.OutSPI, op.EncrOut, op.IntegOut
 	if err := n.dp.AddSA(in); err != nil {
+		n.unuseReqID(reqID)
 		return fmt.Errorf("node: inbound SA %s: %w%s", hex32(op.InSPI), err, n.kernelHint())
 	}
 	c := &installed{pair: spiPair{op.SPIi, op.SPIr}, name: op.Name, reqID: reqID, ifID: ifID, inSPI: op.InSPI, outSPI: op.OutSPI, at: now}
@@ -74,14 +80,45 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 		n.pending++
 	} else if err := n.dp.AddSA(out); err != nil {
 		_ = n.dp.DeleteSA(dataplane.In, op.InSPI)
+		n.unuseReqID(reqID)
 		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(op.OutSPI), err, n.kernelHint())
 	}
 	n.children[op.InSPI] = c
-	n.useReqID(reqID)
 	if rd == nil { // route-based: the device's if_id replaces policies
 		c.policies = n.holdPolicies(reqID, lts, rts)
 	}
 	return nil
+}
+
+// update moves a pair to the outer addresses of its IKE SA, which followed
+// its peer behind a NAT to a new address or port (RFC 7296 §2.23). A
+// parked outbound SA is not in the data plane yet: its copy moves, so it
+// is activated at the new addresses; one already removed for our Delete
+// stays gone. The inbound SA moves too: the ports of ESP in UDP it
+// expects are the peer's new ones (RFC 3948 §2.1; the kernel reports a
+// packet from other ports as a NAT mapping change).
+func (n *Node) update(op *ike.ChildOp) error {
+	c := n.children[op.InSPI]
+	if c == nil {
+		return fmt.Errorf("node: no Child SA with inbound SPI %s", hex32(op.InSPI))
+	}
+	var first error
+	switch {
+	case c.pendingOut != nil:
+		c.pendingOut.Local, c.pendingOut.Remote, c.pendingOut.Encap = op.Local, op.Remote, op.UDPEncap
+	case c.outGone:
+	default:
+		if err := n.dp.UpdateSA(dataplane.Out, c.outSPI, op.Local, op.Remote, op.UDPEncap); err != nil {
+			first = fmt.Errorf("node: outbound SA %s: %w", hex32(c.outSPI), err)
+		}
+	}
+	if err := n.dp.UpdateSA(dataplane.In, c.inSPI, op.Local, op.Remote, op.UDPEncap); err != nil && first == nil {
+		first = fmt.Errorf("node: inbound SA %s: %w", hex32(c.inSPI), err)
+	}
+	if first == nil {
+		n.dpLog.Debug("node: Child SA moved", "child", c.name, "in_spi", hex32(c.inSPI), "out_spi", hex32(c.outSPI), "remote", op.Remote)
+	}
+	return first
 }
 
 // remove deletes a Child SA pair and its policies, keeping its counters in
