@@ -46,7 +46,7 @@ func (s *sim) apply(side int, o *Output) {
 			}
 			s.in[side][op.InSPI] = op
 			s.installed[op.InSPI] = s.now
-		case OpActivate, OpDeactivate:
+		case OpActivate, OpDeactivate, OpUpdate:
 			if _, ok := s.in[side][op.InSPI]; !ok {
 				s.t.Fatalf("side %d %v %08x, which it does not have", side, op.Kind, op.InSPI)
 			}
