@@ -49,7 +49,8 @@ func (sa *SA) addrsAfter(m *msgIn) (local, remote netip.AddrPort) {
 	}
 	remote = m.src
 	// Our own address follows too (a host with several), not our port:
-	// once on the NAT-T port, IKE and ESP stay there (RFC 3948 §2.2).
+	// once on the NAT-T port, IKE and ESP in UDP keep to it (RFC 7296
+	// §2.23; RFC 3948 §2.1: ESP in UDP uses the ports of IKE).
 	if usable(m.dst) && m.dst.Port() == local.Port() {
 		local = m.dst
 	}
