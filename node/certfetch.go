@@ -278,6 +278,9 @@ func (f *certFetcher) fetchInSlot(ctx context.Context, req cert.Request, peer bo
 	case <-ctx.Done():
 		return nil, false, nil
 	}
+	if ctx.Err() != nil { // both were ready: the deadline passed all the same
+		return nil, false, nil
+	}
 	body, err = f.next.Fetch(ctx, req)
 	return body, true, err
 }

@@ -355,6 +355,57 @@ func TestCertFetcherPeerBudget(t *testing.T) {
 	}
 }
 
+// TestCertFetcherNoSlotForgotten: a flight that found no free fetch slot
+// before its deadline asked no server, so nothing is remembered: the next
+// ask starts a flight again (pending), instead of being answered with a
+// failure for failTTL.
+func TestCertFetcherNoSlotForgotten(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	running := make(chan string, 4)
+	next := fetchFunc(func(ctx context.Context, req cert.Request) ([]byte, error) {
+		running <- req.URL
+		select {
+		case <-release:
+			return []byte("ok"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	f := newCertFetcher(next, time.Hour)
+	defer f.Close()
+	f.slots = make(chan struct{}, 1)
+	long, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := f.Fetch(cert.MayDefer(long), cert.Request{URL: "http://ca.test/held.crl"}); !errors.Is(err, cert.ErrFetchPending) {
+		t.Fatal(err)
+	}
+	select { // the held fetch has the only slot
+	case <-running:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first fetch did not start")
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	queued := cert.Request{URL: "http://ca.test/queued.crl"}
+	if _, err := f.Fetch(cert.MayDefer(short), queued); !errors.Is(err, cert.ErrFetchPending) {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.stats().NoSlot == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := f.stats(); st.NoSlot != 1 {
+		t.Fatalf("stats %+v, want one flight without a slot", st)
+	}
+	if _, err := f.Fetch(cert.MayDefer(long), queued); !errors.Is(err, cert.ErrFetchPending) {
+		t.Fatalf("asked again: %v, want pending (a new flight)", err)
+	}
+	if st := f.stats(); st.Started != 3 {
+		t.Errorf("stats %+v, want 3 flights started", st)
+	}
+}
+
 type fetchFunc func(context.Context, cert.Request) ([]byte, error)
 
 func (f fetchFunc) Fetch(ctx context.Context, req cert.Request) ([]byte, error) { return f(ctx, req) }
