@@ -46,6 +46,11 @@ const (
 	MaxOCSPSize = 64 << 10
 )
 
+// maxCachedCRLs bounds the CRLs a Revocation keeps parsed (by URL); the
+// URLs come from certificates that chain to a trust anchor, but a CA may
+// name many.
+const maxCachedCRLs = 256
+
 // Revocation checks certificates against OCSP responders named in their
 // Authority Information Access (RFC 6960) and CRLs from their CRL
 // distribution points (RFC 5280 §4.2.1.13), fetched over HTTP through
@@ -258,6 +263,19 @@ func (r *Revocation) crl(ctx context.Context, url string, issuer *x509.Certifica
 	r.mu.Lock()
 	if r.crls == nil {
 		r.crls = map[string]*x509.RevocationList{}
+	}
+	if _, ok := r.crls[url]; !ok && len(r.crls) >= maxCachedCRLs {
+		for u, c := range r.crls { // the expired first, else any
+			if !c.NextUpdate.IsZero() && now.After(c.NextUpdate) {
+				delete(r.crls, u)
+			}
+		}
+		for u := range r.crls {
+			if len(r.crls) < maxCachedCRLs {
+				break
+			}
+			delete(r.crls, u)
+		}
 	}
 	r.crls[url] = crl
 	r.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -263,5 +264,31 @@ func TestCRLCache(t *testing.T) {
 	}
 	if p.hitCount("/inter.crl") != 2 {
 		t.Errorf("CRL fetched %d times after nextUpdate, want 2", p.hitCount("/inter.crl"))
+	}
+}
+
+// TestCRLCacheBound: a Revocation keeps at most maxCachedCRLs parsed CRLs,
+// however many distribution points the certificates it checks name.
+func TestCRLCacheBound(t *testing.T) {
+	p := newTestPKI(t, KeyECDSAP256)
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+		ThisUpdate: t0.Add(-time.Hour), NextUpdate: t0.Add(time.Hour)}, p.inter.Cert, p.inter.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeFetcher{bodies: map[string][]byte{}}
+	for i := range maxCachedCRLs + 50 {
+		f.bodies[fmt.Sprintf("http://ca.test/%d.crl", i)] = der
+	}
+	r := &Revocation{Fetcher: f, Policy: Strict, Now: fixedClock(t0)}
+	for u := range f.bodies {
+		if _, err := r.crl(context.Background(), u, p.inter.Cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.crls) != maxCachedCRLs {
+		t.Errorf("%d CRLs kept, want %d", len(r.crls), maxCachedCRLs)
 	}
 }

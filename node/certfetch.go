@@ -57,6 +57,7 @@ type certFetcher struct {
 	idle    time.Duration // drop entries not asked for in this long
 	max     int           // entries (and failures) kept at most
 	maxPeer int           // of which hash-and-URL entries at most
+	maxSize int64         // octets of answers kept at most
 	failTTL time.Duration // how long a failed fetch is answered from memory
 	flights int           // flights at most (maxFlights)
 	peerFl  int           // hash-and-URL flights at most (maxPeerFlights)
@@ -69,6 +70,7 @@ type certFetcher struct {
 
 	mu       sync.Mutex // never held across a fetch or a channel operation
 	entries  map[string]*fetchEntry
+	size     int64 // octets of the bodies in entries
 	failed   map[string]failure
 	inFlight map[string]*flight
 	peerN    int // flights in inFlight with req.Peer
@@ -113,9 +115,12 @@ const (
 	maxFlights     = 128
 	maxPeerFlights = 64
 	// certMaxEntries bounds the answers kept; certMaxPeerEntries the
-	// hash-and-URL certificates among them (64 KiB each at most, so 16 MiB).
+	// hash-and-URL certificates among them (64 KiB each at most, so 16 MiB);
+	// certMaxBytes the octets of them all (a CRL may have 8 MiB,
+	// cert.MaxCRLSize, and 1024 of those would be 8 GiB).
 	certMaxEntries     = 1024
 	certMaxPeerEntries = 256
+	certMaxBytes       = 256 << 20
 )
 
 type fetchEntry struct {
@@ -147,7 +152,7 @@ var (
 func newCertFetcher(next cert.Fetcher, refresh time.Duration) *certFetcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &certFetcher{next: next, refresh: refresh, idle: 24 * time.Hour,
-		max: certMaxEntries, maxPeer: certMaxPeerEntries, failTTL: certFailTTL,
+		max: certMaxEntries, maxPeer: certMaxPeerEntries, maxSize: certMaxBytes, failTTL: certFailTTL,
 		flights: maxFlights, peerFl: maxPeerFlights,
 		slots: make(chan struct{}, fetchSlots), peerSl: make(chan struct{}, peerSlots),
 		ctx: ctx, cancel: cancel,
@@ -287,9 +292,12 @@ func (f *certFetcher) fetchInSlot(ctx context.Context, req cert.Request, peer bo
 
 // addLocked keeps a fetched answer, making room first: the least recently
 // used entry, or, for a hash-and-URL certificate when maxPeer of them are
-// kept, the least recently used of those.
+// kept, the least recently used of those; then, while the answers take
+// more than maxSize octets, the least recently used others.
 func (f *certFetcher) addLocked(key string, req cert.Request, body []byte, now time.Time) {
-	if _, ok := f.entries[key]; !ok {
+	if old, ok := f.entries[key]; ok {
+		f.size -= int64(len(old.body))
+	} else {
 		if req.Peer {
 			n := 0
 			for _, e := range f.entries {
@@ -306,6 +314,8 @@ func (f *certFetcher) addLocked(key string, req cert.Request, body []byte, now t
 		}
 	}
 	f.entries[key] = &fetchEntry{req: req, body: body, fetched: now, used: now}
+	f.size += int64(len(body))
+	f.trimLocked(key)
 	if !f.running && !f.closed {
 		f.running = true
 		go f.loop()
@@ -325,7 +335,30 @@ func (f *certFetcher) evictLocked(peer bool) {
 			oldest, at = k, e.used
 		}
 	}
-	delete(f.entries, oldest)
+	f.dropLocked(oldest)
+}
+
+// trimLocked evicts the least recently used entries other than keep ("":
+// any) while the answers take more than maxSize octets, keeping one.
+func (f *certFetcher) trimLocked(keep string) {
+	for f.size > f.maxSize && len(f.entries) > 1 {
+		var oldest string
+		var at time.Time
+		for k, e := range f.entries {
+			if k != keep && (oldest == "" || e.used.Before(at)) {
+				oldest, at = k, e.used
+			}
+		}
+		f.dropLocked(oldest)
+	}
+}
+
+// dropLocked forgets the entry of key.
+func (f *certFetcher) dropLocked(key string) {
+	if e, ok := f.entries[key]; ok {
+		f.size -= int64(len(e.body))
+		delete(f.entries, key)
+	}
 }
 
 func (f *certFetcher) loop() {
@@ -352,7 +385,7 @@ func (f *certFetcher) refreshAll() {
 	var due []*fetchEntry
 	for k, e := range f.entries {
 		if now.Sub(e.used) > f.idle {
-			delete(f.entries, k)
+			f.dropLocked(k)
 			continue
 		}
 		if e.req.Peer {
@@ -369,8 +402,10 @@ func (f *certFetcher) refreshAll() {
 			continue
 		}
 		f.mu.Lock()
-		if cur := f.entries[fetchKey(e.req)]; cur == e {
+		if key := fetchKey(e.req); f.entries[key] == e {
+			f.size += int64(len(body)) - int64(len(e.body))
 			e.body, e.fetched = body, time.Now()
+			f.trimLocked("") // least recently used first, this one too
 		}
 		f.mu.Unlock()
 	}

@@ -406,6 +406,52 @@ func TestCertFetcherNoSlotForgotten(t *testing.T) {
 	}
 }
 
+// TestCertFetcherByteBound: the answers kept take at most maxSize octets;
+// the least recently used go first, and a refresh that grows an answer
+// makes room the same way.
+func TestCertFetcherByteBound(t *testing.T) {
+	var mu sync.Mutex
+	size := 4
+	next := fetchFunc(func(_ context.Context, req cert.Request) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return []byte(strings.Repeat("x", size)), nil
+	})
+	f := newCertFetcher(next, time.Hour)
+	defer f.Close()
+	f.maxSize = 10
+	for i := range 5 {
+		if _, err := fetchSettled(t, f, cert.Request{URL: fmt.Sprintf("http://ca.test/%d.crl", i)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // distinct use times
+	}
+	check := func(want ...int) {
+		t.Helper()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var sum int64
+		for _, e := range f.entries {
+			sum += int64(len(e.body))
+		}
+		var kept []int
+		for i := range 5 {
+			if f.entries[fetchKey(cert.Request{URL: fmt.Sprintf("http://ca.test/%d.crl", i)})] != nil {
+				kept = append(kept, i)
+			}
+		}
+		if fmt.Sprint(kept) != fmt.Sprint(want) || sum != f.size || f.size > f.maxSize {
+			t.Errorf("kept %v (%d octets, counted %d), want %v within %d", kept, sum, f.size, want, f.maxSize)
+		}
+	}
+	check(3, 4)
+	mu.Lock()
+	size = 7
+	mu.Unlock()
+	f.refreshAll()
+	check(4)
+}
+
 type fetchFunc func(context.Context, cert.Request) ([]byte, error)
 
 func (f fetchFunc) Fetch(ctx context.Context, req cert.Request) ([]byte, error) { return f(ctx, req) }
