@@ -36,7 +36,8 @@ import (
 // an unreachable server (the core asks so only once it has set the message
 // aside for its fetch timeout and a margin, when a fetch it started has
 // ended). The outcome of a fetch is kept either way: the body like any
-// answer, a failure for failTTL, so that the next ask — the peer's
+// answer, a failure for failTTL (not a flight that found no free slot in
+// time: that asked no server), so that the next ask — the peer's
 // retransmission, the core's retry — is answered at once and the policy
 // judges a failure exactly as it would judge one waited for.
 //
@@ -48,9 +49,10 @@ import (
 // errBusy otherwise. Hash-and-URL URLs are the peer's choice before it has
 // authenticated (cert.Request.Peer), revocation URLs come from
 // certificates that chain to a trust anchor, so the peer's fetches get at
-// most peerSlots of the fetchSlots connections and maxPeerEntries of the
-// max answers kept: a hostile peer naming thousands of URLs on a server
-// that never answers slows other hash-and-URL peers, not revocation.
+// most peerSlots of the fetchSlots connections and certMaxPeerEntries of
+// the certMaxEntries answers kept (certMaxBytes in all): a hostile peer
+// naming thousands of URLs on a server that never answers slows other
+// hash-and-URL peers, not revocation.
 type certFetcher struct {
 	next    cert.Fetcher
 	refresh time.Duration
