@@ -84,3 +84,75 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	return netip.AddrFrom4(b)
 }
+
+// outDeleteHook is a data plane that calls before on every outbound
+// DeleteSA, ahead of the real one.
+type outDeleteHook struct {
+	dataplane.DataPlane
+	before func(spi uint32)
+}
+
+func (h outDeleteHook) DeleteSA(dir dataplane.Direction, spi uint32) error {
+	if dir == dataplane.Out {
+		h.before(spi)
+	}
+	return h.DataPlane.DeleteSA(dir, spi)
+}
+
+// The last active pair removed without an OpActivate for its successor
+// (the peer deleted the IKE SA it belonged to: a reauthentication whose new
+// IKE SA holds the parked heir) hands over to the heir before its outbound
+// SA goes. The data plane picks outbound SAs by ReqID: with the old one
+// deleted first, a packet read in between finds no SA and is dropped (the
+// echo that TestChildRekeyUnderTraffic lost about one run in ten under
+// -race, reauth-by-a and reauth-by-b).
+func TestHeirActivatedBeforeRemovedPairsOutboundGoes(t *testing.T) {
+	a, _, _, _ := startPair(t, LoopbackOptions{})
+	lo := netip.MustParseAddrPort("127.0.0.1:4500")
+	pf := netip.MustParsePrefix("10.2.0.0/24")
+	ts := []ike.TrafficSelector{{Start: pf.Addr(), End: lastAddr(pf), EndPort: 0xffff}}
+	lts := []ike.TrafficSelector{{Start: netip.MustParseAddr("10.1.0.0"), End: netip.MustParseAddr("10.1.0.255"), EndPort: 0xffff}}
+	op := func(kind ike.ChildOpKind, in, out uint32, deferOut bool) ike.ChildOp {
+		key := make([]byte, 36)
+		key[0] = byte(in)
+		return ike.ChildOp{Kind: kind, Name: "net", InSPI: in, OutSPI: out, Mode: ike.ModeTunnel, Encr: wire.EncrAES_GCM_16,
+			EncrKeyBits: 256, EncrIn: append([]byte(nil), key...), EncrOut: append([]byte(nil), key...),
+			LocalTS: lts, RemoteTS: ts, Local: lo, Remote: lo, UDPEncap: true, DeferOut: deferOut}
+	}
+	active := func(dp dataplane.DataPlane, out uint32) bool {
+		_, err := dp.Counters(dataplane.Out, out)
+		return err == nil
+	}
+	var heirAtDelete, deleted bool
+	if err := a.do(func(now time.Time) {
+		for _, o := range []ike.ChildOp{op(ike.OpInstall, 0x1102, 0x2102, false), op(ike.OpInstall, 0x1103, 0x2103, true)} {
+			a.apply(now, &o)
+		}
+		if !active(a.dp, 0x2102) || active(a.dp, 0x2103) || a.pending != 1 {
+			t.Errorf("successor not parked: old %v new %v pending %d", active(a.dp, 0x2102), active(a.dp, 0x2103), a.pending)
+			return
+		}
+		real := a.dp
+		a.dp = outDeleteHook{real, func(spi uint32) {
+			if spi == 0x2102 {
+				deleted, heirAtDelete = true, active(real, 0x2103)
+			}
+		}}
+		defer func() { a.dp = real }()
+		del := op(ike.OpDelete, 0x1102, 0x2102, false)
+		a.apply(now, &del)
+		if !active(real, 0x2103) || a.pending != 0 {
+			t.Errorf("heir not activated: active %v pending %d", active(real, 0x2103), a.pending)
+		}
+		del = op(ike.OpDelete, 0x1103, 0x2103, false)
+		a.apply(now, &del)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !deleted {
+		t.Fatal("the old pair's outbound SA was never deleted")
+	}
+	if !heirAtDelete {
+		t.Error("the old pair's outbound SA was deleted before its parked heir was activated: packets in between find no outbound SA")
+	}
+}

@@ -134,6 +134,12 @@ func (n *Node) remove(inSPI uint32) error {
 		n.stats.retire(co, false)
 	}
 	n.releasePolicies(c.policies)
+	if !wasParked {
+		// Before the delete, as in deactivate: the data plane picks a
+		// packet's outbound SA by ReqID, and a packet classified between
+		// the delete and the heir's activation would find none.
+		n.activateHeir(c.reqID)
+	}
 	var first error
 	switch {
 	case c.pendingOut != nil:
@@ -145,9 +151,6 @@ func (n *Node) remove(inSPI uint32) error {
 		}
 	}
 	n.lingerInbound(c.inSPI)
-	if !wasParked {
-		n.activateHeir(c.reqID)
-	}
 	n.unuseReqID(c.reqID)
 	return first
 }

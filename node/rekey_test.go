@@ -148,12 +148,13 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 				break
 			}
 			// A broken switch loses many echoes (every one sent while a
-			// side sends on a pair the other lacks). One lost echo is
-			// tolerated: under the race detector on two busy cores about
-			// one run in ten loses a single echo at a rekey, not yet
-			// explained (see the session note); the interop scenarios
-			// against strongSwan require zero loss.
-			if lost := sends - len(seen); lost > 1 {
+			// side sends on a pair the other lacks); none may be lost.
+			// (The single echo once lost about one run in ten under the
+			// race detector was a reply the reauthentication's IKE_AUTH
+			// responder read while removing the old pair: its outbound
+			// SA went before the parked heir's was installed, see
+			// TestHeirActivatedBeforeRemovedPairsOutboundGoes.)
+			if lost := sends - len(seen); lost > 0 {
 				for i := uint32(0); i < sends; i++ {
 					if !seen[i] {
 						t.Logf("missing %d sent at %v", i, sentAt[i].Format("05.000000"))
