@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,8 +68,18 @@ func (w *StrongSwan) Logs() []string {
 	return []string{filepath.Join(w.dir, "charon.log"), filepath.Join(w.dir, "charon.stdout"), filepath.Join(w.dir, "swanctl-load.out")}
 }
 
-func (w *StrongSwan) viciSocket() string { return filepath.Join(w.dir, "charon.vici") }
-func (w *StrongSwan) confPath() string   { return filepath.Join(w.dir, "strongswan.conf") }
+// viciSocket is charon's vici socket: in the instance's folder, or, when
+// that path would not fit a unix socket address (108 octets with the NUL;
+// a checkout at a long path), under /tmp by a hash of the folder.
+func (w *StrongSwan) viciSocket() string {
+	p := filepath.Join(w.dir, "charon.vici")
+	if len(p) <= 100 {
+		return p
+	}
+	h := sha256.Sum256([]byte(w.dir))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("petrel-vici-%x.sock", h[:8]))
+}
+func (w *StrongSwan) confPath() string { return filepath.Join(w.dir, "strongswan.conf") }
 
 // strongswanConf renders the instance's strongswan.conf. The IKE log group
 // runs at level 4 because that is where charon logs the derived SK_* keys,
