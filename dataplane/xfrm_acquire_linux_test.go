@@ -334,7 +334,7 @@ func TestXFRMAcquireInKernel(t *testing.T) {
 	if _, evs := count(); evs[0] != want {
 		t.Errorf("event %+v\nwant  %+v", evs[0], want)
 	}
-	if l := larvals(t, x.h); l[7] != 1 {
+	if l := larvals(t, x.h.(*netlink.Handle)); l[7] != 1 {
 		t.Fatalf("larval states by reqid %v, want one for 7", l)
 	}
 
@@ -344,7 +344,7 @@ func TestXFRMAcquireInKernel(t *testing.T) {
 	sendUDP(t, ns, "10.2.0.1", 3)
 	sendUDP(t, ns, "10.2.0.2", 1)
 	sendUDP(t, ns, "10.3.0.1", 2)
-	l := larvals(t, x.h)
+	l := larvals(t, x.h.(*netlink.Handle))
 	if l[7] != 1 || l[9] != 1 {
 		t.Fatalf("larval states by reqid %v: the kernel sent no acquire again for 7 and 9", l)
 	}

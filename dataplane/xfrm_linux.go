@@ -27,15 +27,22 @@ import (
 // ESP. It needs CAP_NET_ADMIN and a kernel with ESP (CONFIG_INET_ESP,
 // CONFIG_INET6_ESP); ProbeXFRM says whether this one has it.
 type XFRM struct {
-	h *netlink.Handle
+	h xfrmHandle
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// states holds what was installed, without keys: the kernel has the
+	// only copy of those (see UpdateSA).
 	states map[xfrmKey]*netlink.XfrmState
 	spis   map[uint32]bool
 	// outer addresses per ReqID, for policy templates (RFC 4301 §4.4.1.2).
 	outer map[uint32][2]netip.Addr
 	modes map[uint32]esp.Mode
-	pols  map[[2]Selector][]*netlink.XfrmPolicy
+	// users counts the outbound states and Protect policies of each ReqID;
+	// released holds the ReqIDs given up by ReleaseReqID while some were
+	// still there: their outer, modes and acquired go with the last one.
+	users    map[uint32]int
+	released map[uint32]bool
+	pols     map[[2]Selector][]*netlink.XfrmPolicy
 	// route-based: policies per if_id (xfrm_route_linux.go) and the XFRM
 	// interfaces made by AddInterface (name -> if_id).
 	ifs   map[uint32]*xfrmIf
@@ -62,6 +69,24 @@ type XFRMOptions struct {
 	// block, nor call Close. The kernel has no other event the backend
 	// reports.
 	OnEvent func(Event)
+}
+
+// xfrmHandle is what the backend uses of *netlink.Handle; tests put an
+// in-memory kernel in its place.
+type xfrmHandle interface {
+	XfrmStateAdd(*netlink.XfrmState) error
+	XfrmStateUpdate(*netlink.XfrmState) error
+	XfrmStateDel(*netlink.XfrmState) error
+	XfrmStateGet(*netlink.XfrmState) (*netlink.XfrmState, error)
+	XfrmPolicyAdd(*netlink.XfrmPolicy) error
+	XfrmPolicyUpdate(*netlink.XfrmPolicy) error
+	XfrmPolicyDel(*netlink.XfrmPolicy) error
+	XfrmPolicyList(family int) ([]netlink.XfrmPolicy, error)
+	LinkAdd(netlink.Link) error
+	LinkSetUp(netlink.Link) error
+	LinkByName(string) (netlink.Link, error)
+	LinkDel(netlink.Link) error
+	Close()
 }
 
 type xfrmKey struct {
@@ -101,9 +126,10 @@ func NewXFRMWith(opts XFRMOptions) (*XFRM, error) {
 	return x, nil
 }
 
-func newXFRM(h *netlink.Handle) *XFRM {
+func newXFRM(h xfrmHandle) *XFRM {
 	return &XFRM{h: h, states: map[xfrmKey]*netlink.XfrmState{}, spis: map[uint32]bool{},
-		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{},
+		outer: map[uint32][2]netip.Addr{}, modes: map[uint32]esp.Mode{},
+		users: map[uint32]int{}, released: map[uint32]bool{}, pols: map[[2]Selector][]*netlink.XfrmPolicy{},
 		ifs: map[uint32]*xfrmIf{}, links: map[string]uint32{},
 		log: slog.New(slog.DiscardHandler), acquired: map[uint32]time.Time{}}
 }
@@ -228,10 +254,13 @@ func (x *XFRM) AddSA(sa SA) error {
 		}
 	}
 	delete(x.spis, sa.SPI)
-	x.states[xfrmKey{sa.Dir, sa.SPI}] = st
+	// Not st itself: its keys are the caller's buffers, which it zeroes.
+	x.states[xfrmKey{sa.Dir, sa.SPI}] = keyless(st)
 	if sa.Dir == Out {
 		x.outer[sa.ReqID] = [2]netip.Addr{sa.Local.Addr(), sa.Remote.Addr()}
 		x.modes[sa.ReqID] = sa.Mode
+		x.users[sa.ReqID]++
+		delete(x.released, sa.ReqID)
 		delete(x.acquired, sa.ReqID)
 	}
 	return nil
@@ -250,51 +279,42 @@ func (x *XFRM) SetTunnelEndpoints(reqID uint32, local, remote netip.Addr, mode e
 	x.mu.Lock()
 	x.outer[reqID] = [2]netip.Addr{local, remote}
 	x.modes[reqID] = mode
+	delete(x.released, reqID)
 	x.mu.Unlock()
 	return nil
 }
 
-// UpdateSA implements DataPlane. A state whose destination stays (only the
-// source or the NAT-T ports moved) is updated in place (XFRM_MSG_UPDSA);
-// otherwise the state is re-added at the new addresses and the old one
-// deleted, which restarts its kernel counters and replay window
-// (XFRM_MSG_MIGRATE would keep them; not used yet).
-func (x *XFRM) UpdateSA(dir Direction, spi uint32, local, remote netip.AddrPort, encap bool) error {
+// ReleaseReqID implements DataPlane: the endpoints, mode and acquire time
+// of reqID go now, or with the last outbound state or Protect policy of
+// reqID if some are still installed (a trap's policies keep the endpoints
+// SetTunnelEndpoints gave them for as long as they are there).
+func (x *XFRM) ReleaseReqID(reqID uint32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	old := x.states[xfrmKey{dir, spi}]
-	if old == nil {
-		return ErrNoSA
+	if x.users[reqID] > 0 {
+		x.released[reqID] = true
+		return
 	}
-	src, dst := local, remote
-	if dir == In {
-		src, dst = remote, local
+	x.forgetReqIDLocked(reqID)
+}
+
+// unuseReqIDLocked drops a user of reqID (an outbound state or a Protect
+// policy), forgetting the ReqID with its last user if it was released.
+func (x *XFRM) unuseReqIDLocked(reqID uint32) {
+	if x.users[reqID]--; x.users[reqID] > 0 {
+		return
 	}
-	st := *old
-	st.Src, st.Dst = net.IP(src.Addr().AsSlice()), net.IP(dst.Addr().AsSlice())
-	st.Encap = nil
-	if encap {
-		st.Encap = &netlink.XfrmStateEncap{Type: netlink.XFRM_ENCAP_ESPINUDP,
-			SrcPort: int(src.Port()), DstPort: int(dst.Port()), OriginalAddress: net.IPv4zero}
+	delete(x.users, reqID)
+	if x.released[reqID] {
+		x.forgetReqIDLocked(reqID)
 	}
-	if st.Dst.Equal(old.Dst) {
-		if err := x.h.XfrmStateUpdate(&st); err != nil {
-			return xfrmError("update state", err)
-		}
-	} else {
-		if err := x.h.XfrmStateAdd(&st); err != nil {
-			return xfrmError("re-add state", err)
-		}
-		x.h.XfrmStateDel(old)
-	}
-	x.states[xfrmKey{dir, spi}] = &st
-	if dir == Out {
-		x.outer[uint32(st.Reqid)] = [2]netip.Addr{local.Addr(), remote.Addr()}
-		if st.Ifid != 0 {
-			return x.movedIfPolicies(uint32(st.Ifid), local, remote, encap)
-		}
-	}
-	return nil
+}
+
+func (x *XFRM) forgetReqIDLocked(reqID uint32) {
+	delete(x.outer, reqID)
+	delete(x.modes, reqID)
+	delete(x.acquired, reqID)
+	delete(x.released, reqID)
 }
 
 // DeleteSA implements DataPlane.
@@ -304,18 +324,14 @@ func (x *XFRM) DeleteSA(dir Direction, spi uint32) error {
 	delete(x.states, xfrmKey{dir, spi})
 	if st != nil && dir == Out {
 		x.dropIfPolicies(uint32(st.Ifid))
+		x.unuseReqIDLocked(uint32(st.Reqid))
 	}
 	x.mu.Unlock()
 	if st == nil {
 		return ErrNoSA
 	}
-	err := x.h.XfrmStateDel(st)
-	for _, a := range []*netlink.XfrmStateAlgo{st.Aead, st.Crypt, st.Auth} {
-		if a != nil {
-			clear(a.Key)
-		}
-	}
-	return xfrmError("delete state", err)
+	// The kernel frees its copy of the keys; x.states held none.
+	return xfrmError("delete state", x.h.XfrmStateDel(st))
 }
 
 func selectorNet(s Selector) (*net.IPNet, error) {
@@ -395,8 +411,23 @@ func (x *XFRM) AddPolicy(p Policy) error {
 	}
 	x.mu.Lock()
 	x.pols[[2]Selector{p.Local, p.Remote}] = pols
+	if id, ok := polsReqID(pols); ok {
+		x.users[id]++
+		delete(x.released, id)
+	}
 	x.mu.Unlock()
 	return nil
+}
+
+// polsReqID is the ReqID in the templates of a Protect policy's out, in
+// and fwd policies; false for a Discard policy, which has none.
+func polsReqID(pols []*netlink.XfrmPolicy) (uint32, bool) {
+	for _, p := range pols {
+		for _, t := range p.Tmpls {
+			return uint32(t.Reqid), true
+		}
+	}
+	return 0, false
 }
 
 // DeletePolicy implements DataPlane.
@@ -404,6 +435,9 @@ func (x *XFRM) DeletePolicy(p Policy) error {
 	x.mu.Lock()
 	pols := x.pols[[2]Selector{p.Local, p.Remote}]
 	delete(x.pols, [2]Selector{p.Local, p.Remote})
+	if id, ok := polsReqID(pols); ok {
+		x.unuseReqIDLocked(id)
+	}
 	x.mu.Unlock()
 	if pols == nil {
 		return ErrNoPolicy
@@ -429,6 +463,7 @@ func (x *XFRM) Counters(dir Direction, spi uint32) (esp.Counters, error) {
 	if err != nil {
 		return esp.Counters{}, xfrmError("get state", err)
 	}
+	zeroKeys(got) // the kernel's answer carries the keys
 	s := got.Statistics
 	c := esp.Counters{Packets: s.Packets, Bytes: s.Bytes, ReplayDrops: uint64(s.Replay), AuthFailures: uint64(s.Failed)}
 	if s.UseTime != 0 {
