@@ -34,6 +34,13 @@ type DataPlane interface {
 	DeletePolicy(p Policy) error
 	// Counters reads an SA's counters (lifetimes, DPD, session listing).
 	Counters(dir Direction, spi uint32) (esp.Counters, error)
+	// ReleaseReqID says the caller is done with reqID: what the backend
+	// keeps per ReqID (tunnel endpoints, the last Acquire's time) goes, at
+	// once or, while an outbound SA or a policy of reqID is still
+	// installed, with the last of them. A ReqID used again after it starts
+	// afresh. ReqIDs come and go with a gateway's peers: without this the
+	// backend would keep something for every one it ever saw.
+	ReleaseReqID(reqID uint32)
 	// Name says which backend this is, for logs and session listings.
 	Name() string
 	Close() error

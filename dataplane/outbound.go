@@ -97,6 +97,10 @@ func (u *Userspace) classifyOut(d *device, b *batch) {
 	}
 }
 
+// maxAcquired is the number of ReqIDs whose last Acquire time is kept
+// before the stale ones are swept.
+const maxAcquired = 256
+
 func (u *Userspace) acquire(reqID uint32) {
 	now := time.Now()
 	u.mu.Lock()
@@ -104,6 +108,16 @@ func (u *Userspace) acquire(reqID uint32) {
 	if seen && now.Sub(last) < time.Second {
 		u.mu.Unlock()
 		return
+	}
+	if len(u.acquired) >= maxAcquired {
+		// Only ReqIDs that raised one in the last second need an entry;
+		// the others (trap policies that never got an SA, a ReqID
+		// released while this acquire was on its way) go.
+		for id, t := range u.acquired {
+			if now.Sub(t) >= time.Second {
+				delete(u.acquired, id)
+			}
+		}
 	}
 	u.acquired[reqID] = now
 	u.mu.Unlock()

@@ -310,6 +310,15 @@ func (u *Userspace) fallbackLocked(reqID, ifID uint32) {
 	}
 }
 
+// ReleaseReqID implements DataPlane. The only thing kept per ReqID beyond
+// its SAs and policies is the time of its last Acquire; byReqID goes with
+// the ReqID's last outbound SA.
+func (u *Userspace) ReleaseReqID(reqID uint32) {
+	u.mu.Lock()
+	delete(u.acquired, reqID)
+	u.mu.Unlock()
+}
+
 // AddPolicy implements DataPlane.
 func (u *Userspace) AddPolicy(p Policy) error {
 	if p.Local.Start.Is4() != p.Remote.Start.Is4() {

@@ -277,7 +277,7 @@ func (x *XFRM) admitAcquire(a xfrmAcquire, now time.Time) bool {
 	if last, ok := x.acquired[a.reqID]; ok && now.Sub(last) < time.Second {
 		return false
 	}
-	if len(x.acquired) >= 256 {
+	if len(x.acquired) >= maxAcquired {
 		for id, t := range x.acquired {
 			if now.Sub(t) >= time.Second {
 				delete(x.acquired, id)

@@ -63,10 +63,23 @@ func (n *Node) unuseReqID(reqID uint32) {
 	if n.reqUse[reqID]--; n.reqUse[reqID] > 0 {
 		return
 	}
+	n.forgetReqID(reqID)
+}
+
+// forgetReqID drops a ReqID no pair and no policy uses, here and in the
+// data plane (its tunnel endpoints and Acquire time there). The count
+// covers every policy of the ReqID, a trap's included, so a trapped
+// ReqID keeps the endpoints trapEndpoints gave it; the data plane keeps
+// them anyway while an SA or policy of the ReqID is still installed
+// (an inbound SA lingering after its pair is removed needs none).
+func (n *Node) forgetReqID(reqID uint32) {
 	delete(n.reqUse, reqID)
 	delete(n.reqIDs, n.reqKey[reqID])
 	delete(n.reqKey, reqID)
 	delete(n.reqConn, reqID)
+	if n.dp != nil {
+		n.dp.ReleaseReqID(reqID)
+	}
 }
 
 // holdPolicies takes a reference on a Protect policy for every pair of
@@ -141,6 +154,9 @@ func (n *Node) applyTraps() {
 			reqID := n.reqIDFor(name, ch.Name, lts, rts)
 			n.trapEndpoints(reqID, c, &cfg)
 			n.traps[k] = n.holdPolicies(reqID, lts, rts)
+			if n.reqUse[reqID] == 0 { // no policy went in: nothing holds it
+				n.forgetReqID(reqID)
+			}
 			n.dpLog.Info("node: trap installed", "conn", name, "child", ch.Name)
 		}
 	}
