@@ -296,3 +296,45 @@ func TestNoNATNoMove(t *testing.T) {
 		t.Fatalf("A moved to %v -> %v without a NAT", l, r)
 	}
 }
+
+// TestWildcardResponderMovesToNATTPort: a responder whose socket is bound
+// to the wildcard address learns only the destination port of what it
+// receives (the address is unspecified). When A, behind a NAT, moves to
+// the NAT-T port for IKE_AUTH, B must still move its own side to 4500:
+// otherwise its Child SAs carry ESP in UDP from port 500 and its requests
+// leave without the non-ESP marker, both dropped by A's NAT or by A.
+//
+//	A 10.0.0.1:500 -NAT-> :3000   IKE_SA_INIT  -->  B 0.0.0.0:500
+//	                              <--  IKE_SA_INIT
+//	A 10.0.0.1:4500 -NAT-> :3001  IKE_AUTH  -->  B 0.0.0.0:4500 (local port now 4500)
+//	                              <--  IKE_AUTH from B's port 4500; Child SA local port 4500
+func TestWildcardResponderMovesToNATTPort(t *testing.T) {
+	inside := netip.MustParseAddrPort("10.0.0.1:500")
+	ca := twoChildConn(nil)
+	ca.Local = inside
+	cb := mirror(ca)
+	cb.Remote, cb.Local = netip.AddrPort{}, netip.AddrPort{}
+	p := newPair(t, []*Connection{ca}, []*Connection{cb})
+	nat := &natBox{t: t, inside: inside.Addr(), public: netip.MustParseAddr("203.0.113.9"),
+		ports: map[uint16]uint16{500: 3000, 4500: 3001}}
+	wild := func(d Datagram) Datagram {
+		d.Dst = netip.AddrPortFrom(netip.IPv4Unspecified(), d.Dst.Port())
+		return d
+	}
+	_, req := p.initiate("gw")
+	auth := p.exchange(p.a, nat.in(p.exchange(p.b, wild(nat.out(req)))))
+	if auth.Src.Port() != 4500 {
+		t.Fatalf("A sent IKE_AUTH from %v, want its NAT-T port", auth.Src)
+	}
+	bout := p.deliver(p.b, wild(nat.out(auth)))
+	if len(bout.Datagrams) != 1 || bout.Datagrams[0].Src.Port() != 4500 || bout.Datagrams[0].Dst != netip.MustParseAddrPort("203.0.113.9:3001") {
+		t.Fatalf("B's IKE_AUTH answer: %+v, want from port 4500 to 203.0.113.9:3001", bout.Datagrams)
+	}
+	inst := ops(bout, OpInstall)
+	if len(inst) != 1 || inst[0].Local.Port() != 4500 || !inst[0].UDPEncap {
+		for _, o := range inst {
+			t.Logf("install %08x: %v -> %v encap %v", o.InSPI, o.Local, o.Remote, o.UDPEncap)
+		}
+		t.Fatalf("B's Child SA installs: %d, want one with local port 4500 and UDP encapsulation", len(inst))
+	}
+}

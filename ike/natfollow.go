@@ -30,29 +30,27 @@ func (sa *SA) addrsAfter(m *msgIn) (local, remote netip.AddrPort) {
 	case m.hdr.Exchange == wire.IKE_SA_INIT:
 		return // unprotected: anyone could have sent it
 	case !sa.initiator && sa.state == stateInitDone && !m.hdr.IsResponse():
-		// The peer's IKE_AUTH request. With a NAT detected (or UDP
-		// encapsulation forced) the initiator moved to the NAT-T port
-		// for it (RFC 7296 §2.23), wherever the NAT is; the responder
-		// goes on from the ports it came from, on both sides.
-		if !sa.NATDetected() {
-			return
-		}
+		// The peer's IKE_AUTH request, protected and before any Child SA:
+		// the initiator moved to the NAT-T port for it if a NAT was
+		// detected or it moved anyway (RFC 7296 §2.23; strongSwan does
+		// with MOBIKE on), and the responder goes on from the ports it
+		// came on. Our port always follows (a wildcard socket reports an
+		// unspecified destination address, whose port is still right);
+		// our address only when the receive path knew it.
 		remote = m.src
-		if usable(m.dst) {
-			local = m.dst
+		if m.dst.Port() != 0 {
+			a := local.Addr()
+			if usable(m.dst) {
+				a = m.dst.Addr()
+			}
+			local = netip.AddrPortFrom(a, m.dst.Port())
 		}
 		return
 	case sa.natRemote && !sa.natLocal:
-		// The peer is behind a NAT and we are not: follow it.
-	default:
-		return
-	}
-	remote = m.src
-	// Our own address follows too (a host with several), not our port:
-	// once on the NAT-T port, IKE and ESP in UDP keep to it (RFC 7296
-	// §2.23; RFC 3948 §2.1: ESP in UDP uses the ports of IKE).
-	if usable(m.dst) && m.dst.Port() == local.Port() {
-		local = m.dst
+		// The peer is behind a NAT and we are not: follow it. Only the
+		// peer's address and port (RFC 7296 §2.23): our own stays, since
+		// a wildcard socket can only guess the destination it was sent to.
+		remote = m.src
 	}
 	return
 }
