@@ -71,8 +71,9 @@ const DefaultCertTimeout = 5 * time.Second
 // Fetcher can fetch in the background (it honours cert.MayDefer, as the
 // node's does): the core sets the peer's IKE_AUTH aside, the SA
 // unchanged, and tries it again once the fetch is done (certwait.go), for
-// at most Timeout and a margin; then, and with any other Fetcher, the
-// fetch is waited for, bounded by Timeout. What happens when the data does not
+// at most Timeout and a margin; then a fetch still running counts as
+// unavailable with the node's Fetcher (it never waits on the loop), and
+// with any other Fetcher the fetch is waited for, bounded by Timeout. What happens when the data does not
 // come is the revocation policy's call (cert.Lenient, cert.Strict,
 // cert.IfURI) either way.
 type CertVerifier struct {

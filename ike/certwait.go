@@ -28,8 +28,9 @@ import (
 // retransmission of the request makes the responder send its cached
 // response again). By then the fetch has usually completed and the
 // message verifies from the cache, with the same revocation policy as a
-// fetch waited for: nothing about the decision changes, only where the
-// waiting happens. The copy is kept only while the SA still expects that
+// fetch waited for: for a fetch started at the first try nothing about the
+// decision changes, only where the waiting happens (see Bounded for a fetch
+// that starts late). The copy is kept only while the SA still expects that
 // message (same state, same message ID, our request still in flight).
 //
 // Stateless set-aside. The decision must come before anything of the SA
@@ -54,9 +55,12 @@ import (
 // the same timeout, has ended by then, so the Fetcher answers at once with
 // what it has — the data, or the failure it keeps for a while, which the
 // revocation policy (cert.Lenient, Strict, IfURI) then judges exactly as a
-// fetch that failed while we waited. Only a fetch that could not even
-// start before (a CRL asked for once a hash-and-URL certificate came in)
-// is then waited for, as every fetch was before.
+// fetch that failed while we waited. A fetch that could not start before
+// (a CRL asked for once a hash-and-URL certificate came in, or only after
+// an OCSP responder failed) and is still running at this last try is not
+// waited for with the node's Fetcher, which never blocks the loop: it
+// counts as unavailable, so it has had only the margin rather than its
+// whole timeout. Another Fetcher may wait, bounded by its timeout.
 //
 // A Verifier that does not implement deferringVerifier, or a CertVerifier
 // whose Fetcher cannot fetch in the background (one that ignores
