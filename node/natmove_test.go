@@ -196,29 +196,7 @@ func TestNATMappingChangeMovesESP(t *testing.T) {
 	}
 	rec := recordDataPlane(t, b)
 
-	nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nsB, err := b.AttachNetstack([]netip.Addr{netip.MustParseAddr(pb.Addr)}, 1400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	echo, err := nsB.ListenUDP(&net.UDPAddr{IP: net.ParseIP(pb.Addr), Port: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := echo.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = echo.WriteTo(buf[:n], from)
-		}
-	}()
+	nsA := attachEcho(t, a, b, pa.Addr, pb.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := a.Up(ctx, "b"); err != nil {

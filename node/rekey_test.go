@@ -11,7 +11,39 @@ import (
 	"time"
 
 	"github.com/petrel-vpn/petrel/config"
+	"golang.zx2c4.com/wireguard/tun/netstack"
 )
+
+// attachEcho attaches a netstack to each node at its loopback peer's
+// inner address, runs a UDP echo service on port 7 of b's (closed when the
+// test ends) and returns a's netstack to send from.
+func attachEcho(t *testing.T, a, b *Node, addrA, addrB string) *netstack.Net {
+	t.Helper()
+	nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(addrA)}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsB, err := b.AttachNetstack([]netip.Addr{netip.MustParseAddr(addrB)}, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, err := nsB.ListenUDP(&net.UDPAddr{IP: net.ParseIP(addrB), Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = echo.WriteTo(buf[:n], from)
+		}
+	}()
+	return nsA
+}
 
 // withLifetime rewrites a loopback peer's configuration so that its child
 // rekeys every d (what "child"), or its IKE SA is reauthenticated every d
@@ -64,29 +96,7 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 				withLifetime(t, &pb, tc.what, "1s")
 			}
 			a, b := startNodes(t, pa, pb)
-			nsA, err := a.AttachNetstack([]netip.Addr{netip.MustParseAddr(pa.Addr)}, 1400)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nsB, err := b.AttachNetstack([]netip.Addr{netip.MustParseAddr(pb.Addr)}, 1400)
-			if err != nil {
-				t.Fatal(err)
-			}
-			echo, err := nsB.ListenUDP(&net.UDPAddr{IP: net.ParseIP(pb.Addr), Port: 7})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer echo.Close()
-			go func() {
-				buf := make([]byte, 64)
-				for {
-					n, from, err := echo.ReadFrom(buf)
-					if err != nil {
-						return
-					}
-					_, _ = echo.WriteTo(buf[:n], from)
-				}
-			}()
+			nsA := attachEcho(t, a, b, pa.Addr, pb.Addr)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if _, err := a.Up(ctx, "b"); err != nil {
