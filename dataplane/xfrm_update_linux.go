@@ -166,22 +166,14 @@ func (x *XFRM) movePoliciesLocked(reqID uint32, local, remote netip.Addr) error 
 // keyless is a copy of st whose algorithms have no keys.
 func keyless(st *netlink.XfrmState) *netlink.XfrmState {
 	c := *st
-	c.Aead, c.Crypt, c.Auth = keylessAlgo(st.Aead), keylessAlgo(st.Crypt), keylessAlgo(st.Auth)
+	c.Aead, c.Crypt, c.Auth = keyFrom(st.Aead, nil), keyFrom(st.Crypt, nil), keyFrom(st.Auth, nil)
 	c.Replay = nil
 	return &c
 }
 
-func keylessAlgo(a *netlink.XfrmStateAlgo) *netlink.XfrmStateAlgo {
-	if a == nil {
-		return nil
-	}
-	c := *a
-	c.Key = nil
-	return &c
-}
-
-// keyFrom is a copy of a with the key of from, which the caller zeroes;
-// a key the kernel did not report stays nil, and the kernel refuses it.
+// keyFrom is a copy of a with the key of from (none when from is nil),
+// which the caller zeroes; a key the kernel did not report stays nil, and
+// the kernel refuses it.
 func keyFrom(a, from *netlink.XfrmStateAlgo) *netlink.XfrmStateAlgo {
 	if a == nil {
 		return nil

@@ -43,36 +43,36 @@ func TestParkedPairNeverStranded(t *testing.T) {
 		// installed at once.
 		o := op(ike.OpInstall, 0x1001, 0x2001, true, "10.9.0.0/24")
 		a.apply(now, &o)
-		if !active(0x2001) || a.pending != 0 {
-			t.Fatalf("lone DeferOut pair parked: active %v, pending %d", active(0x2001), a.pending)
+		if !active(0x2001) || len(a.parked) != 0 {
+			t.Fatalf("lone DeferOut pair parked: active %v, pending %d", active(0x2001), len(a.parked))
 		}
 		// An active pair and its parked successor; our Delete of the old
 		// pair activates the successor.
 		for _, o := range []ike.ChildOp{op(ike.OpInstall, 0x1002, 0x2002, false, "10.2.0.0/24"), op(ike.OpInstall, 0x1003, 0x2003, true, "10.2.0.0/24")} {
 			a.apply(now, &o)
 		}
-		if !active(0x2002) || active(0x2003) || a.pending != 1 {
-			t.Fatalf("successor not parked: old %v new %v pending %d", active(0x2002), active(0x2003), a.pending)
+		if !active(0x2002) || active(0x2003) || len(a.parked) != 1 {
+			t.Fatalf("successor not parked: old %v new %v pending %d", active(0x2002), active(0x2003), len(a.parked))
 		}
 		d := op(ike.OpDeactivate, 0x1002, 0x2002, false, "10.2.0.0/24")
 		a.apply(now, &d)
-		if active(0x2002) || !active(0x2003) || a.pending != 0 {
-			t.Fatalf("after deactivating the old pair: old %v new %v pending %d", active(0x2002), active(0x2003), a.pending)
+		if active(0x2002) || !active(0x2003) || len(a.parked) != 0 {
+			t.Fatalf("after deactivating the old pair: old %v new %v pending %d", active(0x2002), active(0x2003), len(a.parked))
 		}
 		// The same with a removal while an earlier pair is already being
 		// deleted (outGone): the parked heir still takes over.
 		for _, o := range []ike.ChildOp{op(ike.OpInstall, 0x1004, 0x2004, true, "10.2.0.0/24"), op(ike.OpDeactivate, 0x1003, 0x2003, false, "10.2.0.0/24")} {
 			a.apply(now, &o)
 		}
-		if !active(0x2004) || a.pending != 0 {
-			t.Fatalf("heir with an outgoing pair around: active %v pending %d", active(0x2004), a.pending)
+		if !active(0x2004) || len(a.parked) != 0 {
+			t.Fatalf("heir with an outgoing pair around: active %v pending %d", active(0x2004), len(a.parked))
 		}
 		for _, in := range []uint32{0x1001, 0x1002, 0x1003, 0x1004} {
 			del := op(ike.OpDelete, in, in+0x1000, false, "10.2.0.0/24")
 			a.apply(now, &del)
 		}
-		if len(a.children) != 0 || a.pending != 0 {
-			t.Fatalf("left: %d pairs, %d parked", len(a.children), a.pending)
+		if len(a.children) != 0 || len(a.parked) != 0 {
+			t.Fatalf("left: %d pairs, %d parked", len(a.children), len(a.parked))
 		}
 	})
 }
@@ -128,8 +128,8 @@ func TestHeirActivatedBeforeRemovedPairsOutboundGoes(t *testing.T) {
 		for _, o := range []ike.ChildOp{op(ike.OpInstall, 0x1102, 0x2102, false), op(ike.OpInstall, 0x1103, 0x2103, true)} {
 			a.apply(now, &o)
 		}
-		if !active(a.dp, 0x2102) || active(a.dp, 0x2103) || a.pending != 1 {
-			t.Errorf("successor not parked: old %v new %v pending %d", active(a.dp, 0x2102), active(a.dp, 0x2103), a.pending)
+		if !active(a.dp, 0x2102) || active(a.dp, 0x2103) || len(a.parked) != 1 {
+			t.Errorf("successor not parked: old %v new %v pending %d", active(a.dp, 0x2102), active(a.dp, 0x2103), len(a.parked))
 			return
 		}
 		real := a.dp
@@ -141,8 +141,8 @@ func TestHeirActivatedBeforeRemovedPairsOutboundGoes(t *testing.T) {
 		defer func() { a.dp = real }()
 		del := op(ike.OpDelete, 0x1102, 0x2102, false)
 		a.apply(now, &del)
-		if !active(real, 0x2103) || a.pending != 0 {
-			t.Errorf("heir not activated: active %v pending %d", active(real, 0x2103), a.pending)
+		if !active(real, 0x2103) || len(a.parked) != 0 {
+			t.Errorf("heir not activated: active %v pending %d", active(real, 0x2103), len(a.parked))
 		}
 		del = op(ike.OpDelete, 0x1103, 0x2103, false)
 		a.apply(now, &del)

@@ -317,8 +317,8 @@ func TestUpdateParkedAndGonePairs(t *testing.T) {
 		} {
 			a.apply(now, &o)
 		}
-		if a.pending != 1 || a.children[0x1002].pendingOut == nil || a.children[0x1002].pendingOut.Remote != moved {
-			t.Errorf("parked copy not moved: pending %d", a.pending) // not Fatal: this is the node's loop
+		if len(a.parked) != 1 || a.children[0x1002].pendingOut == nil || a.children[0x1002].pendingOut.Remote != moved {
+			t.Errorf("parked copy not moved: pending %d", len(a.parked)) // not Fatal: this is the node's loop
 		}
 		// Our Delete of pair 1 activates the parked pair: at the new address.
 		d := op(ike.OpDeactivate, 0x1001, 0x2001, false)

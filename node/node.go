@@ -69,9 +69,10 @@ type Node struct {
 	gens      []*gen
 	out       ike.Output
 	sas       map[spiPair]*saInfo
-	children  map[uint32]*installed // by inbound SPI
-	pending   int                   // children with a deferred outbound SA
-	lingering []lingering           // inbound SAs of deleted pairs, oldest first (ops.go)
+	children  map[uint32]*installed   // by inbound SPI
+	parked    map[uint32]*installed   // children with a deferred outbound SA, by inbound SPI
+	pairsOf   map[uint32][]*installed // children by ReqID (a rekey's overlap: two or three)
+	lingering []lingering             // inbound SAs of deleted pairs, oldest first (ops.go)
 	nextReqID uint32
 	reqIDs    map[string]uint32 // "conn/child|selectors" -> ReqID (policy.go reqIDFor)
 	reqConn   map[uint32]string // ReqID -> connection
@@ -157,6 +158,7 @@ func New(opts Options) (*Node, error) {
 		sas: map[spiPair]*saInfo{}, reqIDs: map[string]uint32{}, reqConn: map[uint32]string{},
 		reqKey: map[uint32]string{}, reqUse: map[uint32]int{},
 		policies: map[polKey]*policyRef{}, traps: map[string][]polKey{}, routes: map[string]*routeDev{}, children: map[uint32]*installed{},
+		parked: map[uint32]*installed{}, pairsOf: map[uint32][]*installed{},
 		hub: hub{subs: map[*subscriber]struct{}{}},
 	}
 	n.stats.failures = map[string]uint64{}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/petrel-vpn/petrel/dataplane"
@@ -77,13 +78,14 @@ func (n *Node) install(now time.Time, op *ike.ChildOp) error {
 		// The caller zeroes op's keys: keep a copy until activation.
 		out.EncrKey, out.IntegKey = clone(op.EncrOut), clone(op.IntegOut)
 		c.pendingOut = &out
-		n.pending++
+		n.parked[op.InSPI] = c
 	} else if err := n.dp.AddSA(out); err != nil {
 		_ = n.dp.DeleteSA(dataplane.In, op.InSPI)
 		n.unuseReqID(reqID)
 		return fmt.Errorf("node: outbound SA %s: %w%s", hex32(op.OutSPI), err, n.kernelHint())
 	}
 	n.children[op.InSPI] = c
+	n.pairsOf[reqID] = append(n.pairsOf[reqID], c)
 	if rd == nil { // route-based: the device's if_id replaces policies
 		c.policies = n.holdPolicies(reqID, lts, rts)
 	}
@@ -129,6 +131,10 @@ func (n *Node) remove(inSPI uint32) error {
 		return fmt.Errorf("node: no Child SA with inbound SPI %s", hex32(inSPI))
 	}
 	delete(n.children, inSPI)
+	n.pairsOf[c.reqID] = slices.DeleteFunc(n.pairsOf[c.reqID], func(o *installed) bool { return o == c })
+	if len(n.pairsOf[c.reqID]) == 0 {
+		delete(n.pairsOf, c.reqID)
+	}
 	wasParked := c.pendingOut != nil
 	if co, err := n.dp.Counters(dataplane.Out, c.outSPI); err == nil && !c.outGone {
 		n.stats.retire(co, false)
@@ -181,8 +187,8 @@ func (n *Node) deactivate(inSPI uint32) error {
 // collision's redundant pair is never the heir: the winner is active.
 func (n *Node) activateHeir(reqID uint32) {
 	var heir *installed
-	for _, o := range n.children {
-		if o.reqID != reqID || o.outGone {
+	for _, o := range n.pairsOf[reqID] {
+		if o.outGone {
 			continue
 		}
 		if o.pendingOut == nil {
@@ -204,8 +210,8 @@ func (n *Node) activateHeir(reqID uint32) {
 // pair with no active one to stand in for it would be a black hole (a
 // reauthenticating peer that changed its selectors has a new ReqID).
 func (n *Node) hasActive(reqID uint32) bool {
-	for _, o := range n.children {
-		if o.reqID == reqID && o.pendingOut == nil && !o.outGone {
+	for _, o := range n.pairsOf[reqID] {
+		if o.pendingOut == nil && !o.outGone {
 			return true
 		}
 	}
@@ -288,20 +294,14 @@ func (n *Node) dropPending(c *installed, zero bool) {
 		clear(c.pendingOut.IntegKey)
 	}
 	c.pendingOut = nil
-	n.pending--
+	delete(n.parked, c.inSPI)
 }
 
 // activateOnTraffic activates deferred pairs whose inbound SA received a
 // packet: the peer, having installed the pair, sends on it, so it can
 // receive on it too (RFC 7296 §2.8).
 func (n *Node) activateOnTraffic() {
-	if n.pending == 0 {
-		return
-	}
-	for in, c := range n.children {
-		if c.pendingOut == nil {
-			continue
-		}
+	for in, c := range n.parked {
 		if cnt, err := n.dp.Counters(dataplane.In, in); err == nil && cnt.Packets > 0 {
 			if err := n.activate(in, "inbound traffic"); err != nil {
 				n.dpLog.Error("node: data plane", "op", "activate", "child", c.name, "in_spi", hex32(in), "err", err)

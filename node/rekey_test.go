@@ -179,10 +179,10 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 				t.Fatalf("%d %s in 3.5 s, want at least 2", rekeys, tc.event)
 			}
 			var pending int
-			if err := a.do(func(time.Time) { pending = a.pending }); err != nil {
+			if err := a.do(func(time.Time) { pending = len(a.parked) }); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.do(func(time.Time) { pending += b.pending }); err != nil {
+			if err := b.do(func(time.Time) { pending += len(b.parked) }); err != nil {
 				t.Fatal(err)
 			}
 			// The last rekey's old pair may still be on its way out.
